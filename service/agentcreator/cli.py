@@ -1,0 +1,70 @@
+"""The `agentcreator` command: run, serve, doctor, demo, collector check, secrets set-langfuse.
+
+Each subcommand lives in its own module exposing ``configure_parser(parser)`` and
+``run(args) -> int``; this file only wires them, so start-up imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import NoReturn
+
+from agentcreator import __version__
+
+# (command path, module, help). A two-word path is a nested subcommand.
+_COMMANDS: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("run",), "agentcreator.run_command", "turn an SOP and a voice description into an agent, traced"),
+    (("serve",), "agentcreator.runtime.command", "serve /invocations and /ping over HTTP"),
+    (("doctor",), "agentcreator.doctor", "check the telemetry set-up against the current environment"),
+    (("demo",), "agentcreator.demo", "run the offline pipeline into a local Phoenix and show the trace"),
+    (("collector", "check"), "agentcreator.collector.check", "validate an ADOT collector configuration"),
+    (("secrets", "set-langfuse"), "agentcreator.secrets_command", "store the Langfuse OTLP header"),
+)
+
+
+class _OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one readable line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineErrorParser(prog="agentcreator", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"agentcreator {__version__}")
+    top = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineErrorParser)
+    groups: dict[str, argparse._SubParsersAction] = {}
+    for path, module_name, help_text in _COMMANDS:
+        where = top
+        if len(path) == 2:
+            if path[0] not in groups:
+                group_parser = top.add_parser(path[0], help=f"{path[0]} commands")
+                groups[path[0]] = group_parser.add_subparsers(
+                    dest="subcommand", required=True, parser_class=_OneLineErrorParser
+                )
+            where = groups[path[0]]
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as missing:  # a command whose module is not built yet
+            if missing.name != module_name:
+                raise
+            continue
+        sub = where.add_parser(path[-1], help=help_text, description=help_text)
+        module.configure_parser(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print("agentcreator: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
