@@ -1,0 +1,191 @@
+"""Every environment variable AgentCreator reads, parsed once into a typed ``Settings``.
+
+Precedence is explicit argument > environment variable > default. Our own variables fail
+fast with one line naming the variable (a bad deploy then rolls back); the standard
+``OTEL_BSP_*``/``OTEL_TRACES_SAMPLER*`` knobs are left to the SDK's warn-and-default handling.
+
+    >>> settings = load_settings({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
+    >>> settings.otlp_traces_endpoint
+    'http://collector:4318/v1/traces'
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
+
+DEFAULT_LM = "bedrock/amazon.nova-pro-v1:0"
+
+# name: (meaning, default) — the one table of every variable; the README's table mirrors it.
+VARIABLES: dict[str, tuple[str, str]] = {
+    "ENVIRONMENT": ("deployment environment, on every span's resource", "production"),
+    "OTEL_EXPORTER_OTLP_ENDPOINT": (
+        "OTLP endpoint; a base URL or a full /v1/traces URL, normalized to one traces URL",
+        "unset: no OTLP export",
+    ),
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": ("traces endpoint used as-is; wins over the one above", "unset"),
+    "OTEL_EXPORTER_OTLP_HEADERS": ("k=v,k2=v2 headers for the OTLP exporter, values URL-encoded", "unset"),
+    "OTEL_EXPORTER_OTLP_PROTOCOL": ("http/protobuf or grpc", "http/protobuf"),
+    "OTEL_EXPORTER_OTLP_TIMEOUT": ("export timeout in seconds", "10"),
+    "OTEL_DEBUG": ("also print every span to the console", "false"),
+    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": ("record prompts and completions on LLM spans", "true"),
+    "AGENTCREATOR_MAX_CONTENT_BYTES": ("truncate each recorded prompt/completion to this many bytes", "16384"),
+    "LANGFUSE_PUBLIC_KEY": ("with the secret key: export to Langfuse with Basic auth", "unset"),
+    "LANGFUSE_SECRET_KEY": ("with the public key: export to Langfuse with Basic auth", "unset"),
+    "LANGFUSE_HOST": ("Langfuse base URL", "https://cloud.langfuse.com"),
+    "AGENTCREATOR_LM": ("LiteLLM model string, or offline[:options] for the simulated LM", DEFAULT_LM),
+    "AGENTCREATOR_MAX_CONCURRENCY": ("invocations served at once before 503", "64"),
+    "AGENTCREATOR_SHUTDOWN_GRACE_S": ("seconds in-flight invocations get after SIGTERM", "25"),
+    "AGENTCREATOR_LM_TIMEOUT_S": ("per-call LM timeout in seconds", "120"),
+    "AGENTCREATOR_LM_RETRIES": ("retries of a throttled or failed LM call", "3"),
+}
+
+SERVICE_NAME = "agentcreator-meta-agent"
+LANGFUSE_DEFAULT_HOST = "https://cloud.langfuse.com"
+LANGFUSE_OTLP_PATH = "/api/public/otel"
+_TRACES_PATH = "/v1/traces"
+_PROTOCOLS = ("http/protobuf", "grpc")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(ValueError):
+    """A bad environment variable; the message is one line naming it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The parsed configuration. Headers are kept out of ``repr`` so they never reach a log."""
+
+    environment: str = "production"
+    otlp_traces_endpoint: str | None = None
+    otlp_protocol: str = "http/protobuf"
+    otlp_timeout_s: float = 10.0
+    otlp_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    debug: bool = False
+    capture_content: bool = True
+    max_content_bytes: int = 16384
+    lm: str = DEFAULT_LM
+    max_concurrency: int = 64
+    shutdown_grace_s: float = 25.0
+    lm_timeout_s: float = 120.0
+    lm_retries: int = 3
+
+    @property
+    def otlp_header_names(self) -> list[str]:
+        """Header names only: what is safe to show a user."""
+        return sorted(self.otlp_headers)
+
+
+def normalize_traces_endpoint(url: str, variable: str = "OTEL_EXPORTER_OTLP_ENDPOINT") -> str:
+    """Turn a base URL (``https://host/api/public/otel``) or a full traces URL into the traces URL."""
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{variable}={url!r} is not an http(s) URL with a host (e.g. http://127.0.0.1:4318)")
+    base = url.rstrip("/")
+    return base if base.endswith(_TRACES_PATH) else base + _TRACES_PATH
+
+
+def grpc_endpoint(traces_url: str) -> str:
+    """gRPC exporters take the base URL: the service path is implied."""
+    return traces_url[: -len(_TRACES_PATH)] if traces_url.endswith(_TRACES_PATH) else traces_url
+
+
+def langfuse_authorization(public_key: str, secret_key: str) -> str:
+    """Langfuse's OTLP endpoint takes Basic auth over ``public:secret`` (not Bearer)."""
+    token = base64.b64encode(f"{public_key}:{secret_key}".encode()).decode()
+    return f"Basic {token}"
+
+
+def parse_headers(raw: str, variable: str = "OTEL_EXPORTER_OTLP_HEADERS") -> dict[str, str]:
+    """Parse the standard ``k=v,k2=v2`` form; values are URL-decoded (``Basic%20...``)."""
+    headers: dict[str, str] = {}
+    for item in filter(None, (piece.strip() for piece in raw.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{variable}: {key.strip() or item!r} is not of the form name=value")
+        headers[unquote(key.strip()).lower()] = unquote(value.strip())
+    return headers
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (use true or false)")
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, kind: type = float, minimum: float = 0):
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return kind(default)
+    try:
+        value = kind(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a {'whole ' if kind is int else ''}number") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def _otlp(env: Mapping[str, str]) -> tuple[str | None, dict[str, str]]:
+    headers = parse_headers(env.get("OTEL_EXPORTER_OTLP_HEADERS", ""))
+    public, secret = env.get("LANGFUSE_PUBLIC_KEY", "").strip(), env.get("LANGFUSE_SECRET_KEY", "").strip()
+    langfuse_endpoint = None
+    if public or secret:
+        if not (public and secret):
+            missing = "LANGFUSE_SECRET_KEY" if public else "LANGFUSE_PUBLIC_KEY"
+            raise ConfigError(f"{missing} is not set: Langfuse export needs both the public and the secret key")
+        host = env.get("LANGFUSE_HOST", "").strip() or LANGFUSE_DEFAULT_HOST
+        langfuse_endpoint = normalize_traces_endpoint(host.rstrip("/") + LANGFUSE_OTLP_PATH, "LANGFUSE_HOST")
+        headers.setdefault("authorization", langfuse_authorization(public, secret))
+        headers.setdefault("x-langfuse-ingestion-version", "4")
+    if env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip():
+        raw = env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"].strip()
+        normalize_traces_endpoint(raw, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")  # validates only: used as-is
+        return raw, headers
+    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
+        return normalize_traces_endpoint(env["OTEL_EXPORTER_OTLP_ENDPOINT"]), headers
+    return langfuse_endpoint, headers
+
+
+_ENVIRONMENT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Read the environment once; ``overrides`` (explicit arguments) win over it."""
+    env = os.environ if env is None else env
+    environment = env.get("ENVIRONMENT", "").strip() or "production"
+    if not _ENVIRONMENT_NAME.match(environment):
+        raise ConfigError(f"ENVIRONMENT={environment!r} must be 1-64 characters of letters, digits, . _ -")
+    protocol = env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "").strip() or "http/protobuf"
+    if protocol not in _PROTOCOLS:
+        raise ConfigError(f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not one of {', '.join(_PROTOCOLS)}")
+    endpoint, headers = _otlp(env)
+    values: dict[str, object] = {
+        "environment": environment,
+        "otlp_traces_endpoint": endpoint,
+        "otlp_protocol": protocol,
+        "otlp_timeout_s": _number(env, "OTEL_EXPORTER_OTLP_TIMEOUT", 10.0, minimum=0.001),
+        "otlp_headers": headers,
+        "debug": _bool(env, "OTEL_DEBUG", False),
+        "capture_content": _bool(env, "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", True),
+        "max_content_bytes": _number(env, "AGENTCREATOR_MAX_CONTENT_BYTES", 16384, kind=int, minimum=256),
+        "lm": env.get("AGENTCREATOR_LM", "").strip() or DEFAULT_LM,
+        "max_concurrency": _number(env, "AGENTCREATOR_MAX_CONCURRENCY", 64, kind=int, minimum=1),
+        "shutdown_grace_s": _number(env, "AGENTCREATOR_SHUTDOWN_GRACE_S", 25.0),
+        "lm_timeout_s": _number(env, "AGENTCREATOR_LM_TIMEOUT_S", 120.0, minimum=0.01),
+        "lm_retries": _number(env, "AGENTCREATOR_LM_RETRIES", 3, kind=int),
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]

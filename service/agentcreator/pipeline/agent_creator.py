@@ -1,0 +1,149 @@
+"""The AgentCreator DSPy module: SOP + voice description → plan, tool code, system prompt.
+
+Independent work runs in parallel with the OTel context carried into each worker
+(``contextvars.copy_context``), so the trace stays one tree with its baggage:
+
+    Parse Voice Personality ───────────────────────────────────────────┐
+    Parse SOP → (Draft Plan → Review Plan)×≤4 ─┬→ (Generate Code → Review Code)×≤3
+                                               └→ Generate Prompt (waits for the voice)
+"""
+
+from __future__ import annotations
+
+import contextvars
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import dspy
+from opentelemetry.trace import Status, StatusCode
+
+from agentcreator.pipeline import signatures as sig
+from agentcreator.pipeline.stages import (
+    DRAFT_PLAN,
+    GENERATE_CODE,
+    GENERATE_PROMPT,
+    PARSE_SOP,
+    PARSE_VOICE,
+    REVIEW_CODE,
+    REVIEW_PLAN,
+    stage_span,
+)
+from agentcreator.telemetry import get_tracer
+from agentcreator.tools import run_python
+
+MAX_PLAN_ITERATIONS = 4
+MAX_CODE_ITERATIONS = 3
+CODE_INTERPRETER_SPAN = "Code Interpreter Tool"
+
+
+def code_interpreter(code: str) -> str:
+    """Run a complete Python module in a sandbox and return its exit status and output."""
+    with get_tracer().start_as_current_span(
+        CODE_INTERPRETER_SPAN, attributes={"openinference.span.kind": "TOOL", "tool.name": "code_interpreter"}
+    ) as span:
+        result = run_python(code)
+        span.set_attributes(
+            {
+                "agentcreator.tool.exit_code": -1 if result.exit_code is None else result.exit_code,
+                "agentcreator.tool.timed_out": result.timed_out,
+                "agentcreator.tool.memory_exceeded": result.memory_exceeded,
+                "agentcreator.tool.duration_ms": result.duration_ms,
+            }
+        )
+        span.set_status(Status(StatusCode.OK) if result.ok else Status(StatusCode.ERROR, result.report()[:200]))
+        return result.report()
+
+
+@dataclass
+class StageLog:
+    """Per-stage iterations and outcome: returned to callers and set on the root span."""
+
+    iterations: dict[str, int] = field(default_factory=dict)
+    plan_approved: bool = False
+    code_approved: bool = False
+
+    def count(self, stage: str, iteration: int = 1) -> None:
+        self.iterations[stage] = max(self.iterations.get(stage, 0), iteration)
+
+
+def _in_thread(pool: ThreadPoolExecutor, fn: Any, *args: Any) -> Future:
+    """Submit with a copy of the current context: OTel parentage, baggage and DSPy settings."""
+    return pool.submit(contextvars.copy_context().run, fn, *args)
+
+
+class AgentCreator(dspy.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parse_voice = dspy.Predict(sig.ParseVoicePersonality)
+        self.parse_sop = dspy.Predict(sig.ParseSOP)
+        self.draft_plan = dspy.Predict(sig.DraftPlan)
+        self.review_plan = dspy.Predict(sig.ReviewPlan)
+        self.generate_code = dspy.ReAct(sig.GenerateCode, tools=[code_interpreter], max_iters=4)
+        self.review_code = dspy.Predict(sig.ReviewCode)
+        self.generate_prompt = dspy.Predict(sig.GeneratePrompt)
+
+    def _stage(self, name: str, predictor: Any, iteration: int | None = None, **inputs: Any) -> Any:
+        with stage_span(name, iteration):
+            return predictor(**inputs)
+
+    def _plan_loop(self, sop: Any, log: StageLog) -> str:
+        feedback, plan = "none", ""
+        for iteration in range(1, MAX_PLAN_ITERATIONS + 1):
+            plan = self._stage(
+                DRAFT_PLAN, self.draft_plan, iteration,
+                sop_summary=sop.sop_summary, steps=sop.steps, tools_needed=sop.tools_needed,
+                review_feedback=feedback,
+            ).plan
+            log.count(DRAFT_PLAN, iteration)
+            review = self._stage(REVIEW_PLAN, self.review_plan, iteration, steps=sop.steps, plan=plan)
+            log.count(REVIEW_PLAN, iteration)
+            if review.verdict == "approve":
+                log.plan_approved = True
+                break
+            feedback = review.feedback
+        return plan
+
+    def _code_loop(self, plan: str, sop: Any, log: StageLog) -> str:
+        feedback, code = "none", ""
+        for iteration in range(1, MAX_CODE_ITERATIONS + 1):
+            generated = self._stage(
+                GENERATE_CODE, self.generate_code, iteration,
+                plan=plan, tools_needed=sop.tools_needed, review_feedback=feedback,
+            )
+            code = generated.code
+            log.count(GENERATE_CODE, iteration)
+            observations = [v for k, v in generated.trajectory.items() if k.startswith("observation_")]
+            report = observations[-1] if observations else "the code was not run"
+            review = self._stage(REVIEW_CODE, self.review_code, iteration, plan=plan, code=code, test_report=report)
+            log.count(REVIEW_CODE, iteration)
+            if review.verdict == "approve":
+                log.code_approved = True
+                break
+            feedback = review.feedback
+        return code
+
+    def forward(self, sop: str, voice_personality: str) -> dspy.Prediction:
+        log = StageLog()
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="agentcreator-stage") as pool:
+            voice_future = _in_thread(
+                pool, lambda: self._stage(PARSE_VOICE, self.parse_voice, voice_personality=voice_personality)
+            )
+            parsed_sop = self._stage(PARSE_SOP, self.parse_sop, sop=sop)
+            log.count(PARSE_SOP)
+            plan = self._plan_loop(parsed_sop, log)
+
+            def prompt_stage() -> str:
+                voice = voice_future.result()
+                log.count(PARSE_VOICE)
+                return self._stage(
+                    GENERATE_PROMPT, self.generate_prompt,
+                    voice_profile=voice.voice_profile, tone_traits=voice.tone_traits,
+                    plan=plan, tool_names=parsed_sop.tools_needed,
+                ).system_prompt
+
+            prompt_future = _in_thread(pool, prompt_stage)
+            code = self._code_loop(plan, parsed_sop, log)
+            system_prompt = prompt_future.result()
+        log.count(GENERATE_PROMPT)
+        return dspy.Prediction(plan=plan, code=code, system_prompt=system_prompt, stage_log=log)

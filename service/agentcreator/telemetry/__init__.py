@@ -1,0 +1,19 @@
+"""Telemetry core: one provider, session baggage, gen_ai mapping, drop counting."""
+
+from agentcreator.telemetry.baggage import set_session_context
+from agentcreator.telemetry.setup import (
+    configure_tracing,
+    dropped_span_count,
+    force_flush,
+    get_tracer,
+    shutdown,
+)
+
+__all__ = [
+    "configure_tracing",
+    "dropped_span_count",
+    "force_flush",
+    "get_tracer",
+    "set_session_context",
+    "shutdown",
+]

@@ -1,0 +1,112 @@
+"""gen_ai.* attributes: openinference records ``llm.*``/``input.value``; users were promised both.
+
+Token usage is written live onto the LLM span (DSPy's usage tracker runs inside it); the
+remaining mapping, truncation and content switch happen at export time, on the exporter's
+thread, so the request path pays nothing for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+if TYPE_CHECKING:
+    from opentelemetry.util.types import AttributeValue
+
+SIMULATED_SYSTEM = "agentcreator.offline (simulated)"
+_PROVIDERS = {"bedrock": "aws.bedrock", "bedrock_converse": "aws.bedrock", "offline": SIMULATED_SYSTEM}
+
+
+def provider_name(model: str) -> str:
+    """The semconv provider for a LiteLLM model string (``bedrock/...`` → ``aws.bedrock``)."""
+    prefix = model.split("/", 1)[0] if "/" in model else model
+    return _PROVIDERS.get(prefix, prefix)
+
+
+def request_model(model: str) -> str:
+    """The provider's model id, without LiteLLM's routing prefix."""
+    return model.split("/", 1)[1] if "/" in model else model
+
+
+def usage_attributes(input_tokens: int, output_tokens: int) -> Iterator[tuple[str, int]]:
+    """Token counts under the seed's names, current semconv and openinference's own."""
+    total = input_tokens + output_tokens
+    yield "gen_ai.usage.input_tokens", input_tokens
+    yield "gen_ai.usage.output_tokens", output_tokens
+    yield "gen_ai.usage.prompt_tokens", input_tokens
+    yield "gen_ai.usage.completion_tokens", output_tokens
+    yield "gen_ai.usage.total_tokens", total
+    yield "llm.token_count.prompt", input_tokens
+    yield "llm.token_count.completion", output_tokens
+    yield "llm.token_count.total", total
+
+
+def _truncate(value: str, limit: int) -> str:
+    data = value.encode()
+    if len(data) <= limit:
+        return value
+    return data[:limit].decode(errors="ignore") + f"…[truncated {len(data) - limit} bytes]"
+
+
+def genai_attributes(attributes: Mapping[str, AttributeValue]) -> Iterator[tuple[str, AttributeValue]]:
+    """The gen_ai.* names derived from what openinference recorded on an LLM span."""
+    model = str(attributes.get("llm.model_name") or "")
+    llm_provider = attributes.get("llm.provider")
+    provider = _PROVIDERS.get(str(llm_provider), str(llm_provider)) if llm_provider else provider_name(model)
+    yield "gen_ai.system", provider
+    yield "gen_ai.provider.name", provider
+    yield "gen_ai.operation.name", "chat"
+    yield "gen_ai.request.model", request_model(model)
+    yield "gen_ai.response.model", str(attributes.get("agentcreator.lm.response_model") or request_model(model))
+    if "input.value" in attributes:
+        yield "gen_ai.prompt", attributes["input.value"]
+    if "output.value" in attributes:
+        yield "gen_ai.completion", attributes["output.value"]
+    if "gen_ai.usage.input_tokens" not in attributes:
+        yield from usage_attributes(0, 0)
+
+
+class GenAiSpanExporter(SpanExporter):
+    """Wraps any exporter: adds gen_ai.* to LLM spans and truncates long strings before export."""
+
+    def __init__(self, inner: SpanExporter, *, max_content_bytes: int = 16384) -> None:
+        self._inner = inner
+        self._limit = max_content_bytes
+
+    @property
+    def inner(self) -> SpanExporter:
+        return self._inner
+
+    def _mapped(self, span: ReadableSpan) -> ReadableSpan:
+        attributes = dict(span.attributes or {})
+        if attributes.get("openinference.span.kind") == "LLM":
+            attributes.update(genai_attributes(attributes))
+        for key, value in attributes.items():
+            if isinstance(value, str) and len(value) > self._limit // 4:
+                attributes[key] = _truncate(value, self._limit)
+        return ReadableSpan(
+            name=span.name,
+            context=span.context,
+            parent=span.parent,
+            resource=span.resource,
+            attributes=attributes,
+            events=span.events,
+            links=span.links,
+            kind=span.kind,
+            status=span.status,
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self._inner.export([self._mapped(span) for span in spans])
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._inner.force_flush(timeout_millis)

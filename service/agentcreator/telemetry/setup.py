@@ -1,0 +1,172 @@
+"""The tracer provider: resource, exporters, processors and DSPy instrumentation, set up once.
+
+``configure_tracing`` is idempotent and ``shutdown`` undoes it (flushing within a bound),
+so a process, a test or a benchmark can configure, run and tear down cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+
+from agentcreator import __version__
+from agentcreator.config import SERVICE_NAME, Settings, grpc_endpoint
+from agentcreator.telemetry.baggage import session_baggage_processor
+from agentcreator.telemetry.export import DropCounter, DropCountingBatchSpanProcessor
+from agentcreator.telemetry.genai import GenAiSpanExporter
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+_log = logging.getLogger(__name__)
+_TRACER_NAME = "agentcreator"
+
+
+class _State:
+    """What configure_tracing built, so shutdown can undo exactly that."""
+
+    lock = threading.Lock()
+    provider: TracerProvider | None = None
+    instrumentor: object | None = None
+    settings: Settings | None = None
+    instrument = True
+    drops = DropCounter()
+
+
+def build_resource(settings: Settings) -> Resource:
+    return Resource.create(
+        {
+            "service.name": SERVICE_NAME,
+            "service.version": __version__,
+            "deployment.environment": settings.environment,
+            "deployment.environment.name": settings.environment,
+            "openinference.project.name": SERVICE_NAME,
+        }
+    )
+
+
+def _otlp_exporter(settings: Settings) -> SpanExporter:
+    headers = dict(settings.otlp_headers)
+    if settings.otlp_protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        endpoint = grpc_endpoint(settings.otlp_traces_endpoint or "")
+        return GrpcExporter(
+            endpoint=endpoint,
+            insecure=endpoint.startswith("http://"),
+            headers=headers,
+            timeout=settings.otlp_timeout_s,
+        )
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+    return HttpExporter(endpoint=settings.otlp_traces_endpoint, headers=headers, timeout=settings.otlp_timeout_s)
+
+
+def _instrument_dspy(provider: TracerProvider, settings: Settings) -> object:
+    from openinference.instrumentation import TraceConfig
+    from openinference.instrumentation.dspy import DSPyInstrumentor
+
+    hide = not settings.capture_content
+    config = TraceConfig(
+        hide_inputs=hide, hide_outputs=hide, hide_input_messages=hide, hide_output_messages=hide
+    )
+    instrumentor = DSPyInstrumentor()
+    instrumentor.instrument(tracer_provider=provider, config=config)
+    return instrumentor
+
+
+def configure_tracing(
+    settings: Settings,
+    *,
+    extra_exporters: Sequence[SpanExporter] = (),
+    instrument_dspy: bool = True,
+) -> TracerProvider:
+    """Build the provider once; later calls return it unchanged until ``shutdown()``.
+
+    DSPy is instrumented lazily by ``ensure_dspy_instrumented`` (the pipeline calls it).
+    ``extra_exporters`` (tests, ``--trace-file``, the CLI's tree) are attached synchronously:
+    they are local and must hold every span the moment an invocation ends.
+    """
+    with _State.lock:
+        if _State.provider is not None:
+            return _State.provider
+        provider = TracerProvider(resource=build_resource(settings))
+        provider.add_span_processor(session_baggage_processor())
+        wrap = lambda exporter: GenAiSpanExporter(exporter, max_content_bytes=settings.max_content_bytes)  # noqa: E731
+        if settings.otlp_traces_endpoint:
+            provider.add_span_processor(
+                DropCountingBatchSpanProcessor(wrap(_otlp_exporter(settings)), _State.drops)
+            )
+        if settings.debug:
+            provider.add_span_processor(SimpleSpanProcessor(wrap(ConsoleSpanExporter())))
+        for exporter in extra_exporters:
+            provider.add_span_processor(SimpleSpanProcessor(wrap(exporter)))
+        if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+            trace.set_tracer_provider(provider)  # the API allows one global; later ones stay local
+        _State.provider = provider
+        _State.settings = settings
+        _State.instrument = instrument_dspy
+        return provider
+
+
+def ensure_dspy_instrumented() -> None:
+    """Instrument DSPy on first use, not at configuration: importing DSPy costs about a second,
+    which must stay off the server's start-up path."""
+    if _State.instrumentor is not None or not _State.instrument:
+        return
+    with _State.lock:
+        if _State.instrumentor is None and _State.provider is not None and _State.settings is not None:
+            _State.instrumentor = _instrument_dspy(_State.provider, _State.settings)
+
+
+def dspy_instrumented() -> bool:
+    return _State.instrumentor is not None
+
+
+def get_tracer() -> trace.Tracer:
+    """Our tracer: from the configured provider, or a no-op one before configuration."""
+    provider = _State.provider
+    if provider is None:
+        return trace.NoOpTracer()
+    return provider.get_tracer(_TRACER_NAME, __version__)
+
+
+def dropped_span_count() -> int:
+    """Spans lost since start: batch queue overflow plus failed OTLP exports."""
+    return _State.drops.value
+
+
+def force_flush(timeout_s: float = 10.0) -> bool:
+    provider = _State.provider
+    return provider.force_flush(int(timeout_s * 1000)) if provider else True
+
+
+def shutdown(timeout_s: float = 10.0) -> bool:
+    """Flush and shut down within ``timeout_s``, even when the endpoint never answers.
+
+    The SDK's own shutdown waits out the exporter's timeout and retries (30 s measured with
+    a dead endpoint), longer than ECS gives a stopping task; so it runs in a daemon thread
+    that we wait on for at most ``timeout_s``. Returns False if that bound was hit.
+    """
+    with _State.lock:
+        provider, instrumentor = _State.provider, _State.instrumentor
+        _State.provider = _State.instrumentor = _State.settings = None
+    if instrumentor is not None:
+        instrumentor.uninstrument()  # type: ignore[attr-defined]
+    if provider is None:
+        return True
+    worker = threading.Thread(target=provider.shutdown, name="otel-shutdown", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        _log.warning("telemetry shutdown did not finish within %.1f s; unsent spans were dropped", timeout_s)
+        return False
+    return True
