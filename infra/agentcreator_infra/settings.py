@@ -1,0 +1,188 @@
+"""One environment's settings, parsed from the `agentcreator:environments` context in cdk.json.
+
+Parsing is strict: a typo or an out-of-range value fails synth with one line naming the
+environment and the key, so a bad edit never reaches CloudFormation.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Any
+
+# Fargate's valid task sizes: CPU units -> memory MiB range (step 1024 above 2 GiB).
+_FARGATE_MEMORY = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4097, 1024)),
+    1024: tuple(range(2048, 8193, 1024)),
+    2048: tuple(range(4096, 16385, 1024)),
+    4096: tuple(range(8192, 30721, 1024)),
+}
+_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557)
+ECS_MAX_STOP_TIMEOUT_S = 120
+APP_SHUTDOWN_GRACE_S = 25  # the app's AGENTCREATOR_SHUTDOWN_GRACE_S default
+_ACCOUNT = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_MODEL_ID = re.compile(r"^[a-z0-9.-]+:[0-9a-z:]+$|^[a-z0-9.-]+$")
+_KEYS = {
+    "account", "region", "vpc", "task", "scaling", "sampling", "log_retention_days",
+    "langfuse", "alarm_email", "bedrock_model_id", "transaction_search", "shutdown_grace_s",
+    "availability_zones",
+}
+
+
+class SettingsError(ValueError):
+    """A context value is missing or invalid; the message names environment and key."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    name: str
+    account: str | None
+    region: str | None
+    availability_zones: tuple[str, ...]  # with an explicit account: avoids a lookup at synth
+    vpc_id: str | None  # None: create a VPC
+    vpc_cidr: str  # the created VPC's range; the ALB admits callers from it
+    max_azs: int
+    nat_gateways: int
+    cpu: int
+    memory_mib: int
+    collector_memory_mib: int
+    desired_count: int
+    min_count: int
+    max_count: int
+    cpu_target_percent: int
+    sampling_percentage: float
+    sampling_latency_threshold_ms: int
+    log_retention_days: int
+    langfuse_enabled: bool
+    langfuse_host: str | None
+    alarm_email: str
+    bedrock_model_id: str
+    transaction_search: bool
+    shutdown_grace_s: int
+
+    @property
+    def stack_name(self) -> str:
+        return f"AgentCreator-{self.name}"
+
+    @property
+    def app_memory_mib(self) -> int:
+        return self.memory_mib - self.collector_memory_mib
+
+    @property
+    def stop_timeout_s(self) -> int:
+        """The app's grace plus a margin for the final span flush, capped at ECS's maximum."""
+        return min(self.shutdown_grace_s + 5, ECS_MAX_STOP_TIMEOUT_S)
+
+
+def _get(raw: dict[str, Any], path: str, kind: type | tuple[type, ...], where: str, default: Any = ...) -> Any:
+    value: Any = raw
+    for part in path.split("."):
+        value = value.get(part, ...) if isinstance(value, dict) else ...
+    if value is ... or value is None:
+        if default is ...:
+            raise SettingsError(f"{where}: `{path}` is required")
+        return default
+    if isinstance(value, bool) and kind is not bool:
+        raise SettingsError(f"{where}: `{path}` must be {kind}, not a boolean")
+    if not isinstance(value, kind):
+        raise SettingsError(f"{where}: `{path}` must be {kind}, got {value!r}")
+    return value
+
+
+def parse_settings(name: str, raw: dict[str, Any]) -> Settings:
+    """Validate one environment's context dictionary."""
+    where = f"agentcreator:environments.{name}"
+    if not re.match(r"^[a-z][a-z0-9-]{0,30}$", name):
+        raise SettingsError(f"{where}: environment names are lower-case letters, digits and dashes")
+    unknown = set(raw) - _KEYS
+    if unknown:
+        raise SettingsError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_KEYS)}")
+    account = _get(raw, "account", str, where, None)
+    region = _get(raw, "region", str, where, None)
+    if account is not None and not _ACCOUNT.match(account):
+        raise SettingsError(f"{where}: `account` must be 12 digits")
+    if region is not None and not _REGION.match(region):
+        raise SettingsError(f"{where}: `region` {region!r} is not a region name")
+    if account is not None and region is None:
+        raise SettingsError(f"{where}: an `account` needs a `region` as well")
+    vpc_id = _get(raw, "vpc.id", str, where, None)
+    if vpc_id is not None:
+        if not _VPC_ID.match(vpc_id):
+            raise SettingsError(f"{where}: `vpc.id` {vpc_id!r} is not a VPC id")
+        if account is None:
+            raise SettingsError(f"{where}: importing `vpc.id` needs `account` and `region` (VPC lookup)")
+    vpc_cidr = _get(raw, "vpc.cidr", str, where, "10.0.0.0/16")
+    try:
+        network = ipaddress.ip_network(vpc_cidr)
+    except ValueError:
+        raise SettingsError(f"{where}: `vpc.cidr` {vpc_cidr!r} is not a CIDR block") from None
+    if not network.is_private or not 16 <= network.prefixlen <= 20:
+        raise SettingsError(f"{where}: `vpc.cidr` must be a private /16../20 block")
+    cpu = _get(raw, "task.cpu", int, where)
+    memory = _get(raw, "task.memory_mib", int, where)
+    if memory not in _FARGATE_MEMORY.get(cpu, ()):
+        raise SettingsError(f"{where}: `task.cpu`={cpu} with `task.memory_mib`={memory} is not a Fargate size")
+    collector_memory = _get(raw, "task.collector_memory_mib", int, where)
+    if not 128 <= collector_memory <= memory - 256:
+        raise SettingsError(f"{where}: `task.collector_memory_mib` must be 128..{memory - 256} MiB")
+    desired = _get(raw, "scaling.desired", int, where)
+    minimum = _get(raw, "scaling.min", int, where)
+    maximum = _get(raw, "scaling.max", int, where)
+    if not 1 <= minimum <= desired <= maximum:
+        raise SettingsError(f"{where}: need 1 <= scaling.min <= scaling.desired <= scaling.max")
+    cpu_target = _get(raw, "scaling.cpu_target_percent", int, where, 60)
+    if not 10 <= cpu_target <= 90:
+        raise SettingsError(f"{where}: `scaling.cpu_target_percent` must be 10..90")
+    percentage = float(_get(raw, "sampling.percentage", (int, float), where))
+    if not 0 < percentage <= 100:
+        raise SettingsError(f"{where}: `sampling.percentage` must be in (0, 100]")
+    latency = _get(raw, "sampling.latency_threshold_ms", int, where)
+    if latency <= 0:
+        raise SettingsError(f"{where}: `sampling.latency_threshold_ms` must be positive")
+    retention = _get(raw, "log_retention_days", int, where)
+    if retention not in _RETENTION_DAYS:
+        raise SettingsError(f"{where}: `log_retention_days` must be one of {_RETENTION_DAYS}")
+    langfuse_enabled = _get(raw, "langfuse.enabled", bool, where, False)
+    langfuse_host = _get(raw, "langfuse.host", str, where, None)
+    if langfuse_enabled and not (langfuse_host or "").startswith("https://"):
+        raise SettingsError(f"{where}: `langfuse.host` must be an https:// URL when Langfuse is enabled")
+    email = _get(raw, "alarm_email", str, where)
+    if not _EMAIL.match(email):
+        raise SettingsError(f"{where}: `alarm_email` {email!r} is not an e-mail address")
+    model_id = _get(raw, "bedrock_model_id", str, where)
+    if not _MODEL_ID.match(model_id):
+        raise SettingsError(f"{where}: `bedrock_model_id` {model_id!r} is not a Bedrock model id")
+    grace = _get(raw, "shutdown_grace_s", int, where, APP_SHUTDOWN_GRACE_S)
+    if not 1 <= grace <= ECS_MAX_STOP_TIMEOUT_S - 5:
+        raise SettingsError(f"{where}: `shutdown_grace_s` must be 1..{ECS_MAX_STOP_TIMEOUT_S - 5}")
+    return Settings(
+        name=name,
+        account=account,
+        region=region,
+        availability_zones=tuple(_get(raw, "availability_zones", list, where, [])),
+        vpc_id=vpc_id,
+        vpc_cidr=vpc_cidr,
+        max_azs=_get(raw, "vpc.max_azs", int, where, 2),
+        nat_gateways=_get(raw, "vpc.nat_gateways", int, where, 1),
+        cpu=cpu,
+        memory_mib=memory,
+        collector_memory_mib=collector_memory,
+        desired_count=desired,
+        min_count=minimum,
+        max_count=maximum,
+        cpu_target_percent=cpu_target,
+        sampling_percentage=percentage,
+        sampling_latency_threshold_ms=latency,
+        log_retention_days=retention,
+        langfuse_enabled=langfuse_enabled,
+        langfuse_host=langfuse_host.rstrip("/") if langfuse_host else None,
+        alarm_email=email,
+        bedrock_model_id=model_id,
+        transaction_search=_get(raw, "transaction_search", bool, where, False),
+        shutdown_grace_s=grace,
+    )

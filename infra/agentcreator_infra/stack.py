@@ -1,0 +1,97 @@
+"""One environment's stack: network, secret, service with collector sidecar, redeploy rule, dashboard."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aws_cdk import Stack, Tags
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
+
+from agentcreator_infra import collector as collector_config
+from agentcreator_infra import nag_acknowledgements
+from agentcreator_infra.observability import Observability
+from agentcreator_infra.retention import retention
+from agentcreator_infra.secrets import LangfuseSecret, RedeployOnSecretChange
+from agentcreator_infra.service import AgentCreatorService
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from aws_cdk import Environment
+    from constructs import Construct
+
+    from agentcreator_infra.settings import Settings
+
+
+class AgentCreatorStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        build_context: Path,
+        env: Environment | None = None,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            env=env,
+            description=f"AgentCreator meta-agent on ECS Fargate with an ADOT collector ({settings.name})",
+        )
+        Tags.of(self).add("project", "agentcreator")
+        Tags.of(self).add("environment", settings.name)
+        self.vpc = self._vpc(settings)
+        self.collector = collector_config.wiring(settings, region=self.region)
+        self.secrets = LangfuseSecret(self, "Langfuse", settings=settings)
+        self.service = AgentCreatorService(
+            self,
+            "Service",
+            settings=settings,
+            vpc=self.vpc,
+            collector=self.collector,
+            langfuse_secret=self.secrets.secret,
+            build_context=build_context,
+        )
+        self.redeploy = RedeployOnSecretChange(
+            self,
+            "Redeploy",
+            settings=settings,
+            secret=self.secrets.secret,
+            secret_name=self.secrets.secret_name,
+            service=self.service.service,
+        )
+        self.observability = Observability(
+            self,
+            "Observability",
+            settings=settings,
+            service=self.service,
+            collector=self.collector,
+        )
+        nag_acknowledgements.acknowledge(self)
+
+    def _vpc(self, settings: Settings) -> ec2.IVpc:
+        if settings.vpc_id:
+            return ec2.Vpc.from_lookup(self, "Vpc", vpc_id=settings.vpc_id)
+        vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(settings.vpc_cidr),
+            max_azs=settings.max_azs,
+            nat_gateways=settings.nat_gateways,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
+                ec2.SubnetConfiguration(
+                    name="private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=22
+                ),
+            ],
+        )
+        vpc.add_flow_log(
+            "FlowLog",
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(
+                logs.LogGroup(self, "FlowLogs", retention=retention(settings.log_retention_days))
+            ),
+            traffic_type=ec2.FlowLogTrafficType.REJECT,
+        )
+        return vpc
