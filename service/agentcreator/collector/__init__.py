@@ -1,8 +1,8 @@
 """The ADOT collector sidecar's configuration: pinned version, per-environment rendering, validation.
 
-    from agentcreator.collector import ADOT_IMAGE, render_config, required_env, validate_config
-    text = render_config(langfuse_enabled=False)          # AOT_CONFIG_CONTENT for one environment
-    assert not validate_config(text) and required_env(text) <= INFRA_PROVIDED_ENV
+from agentcreator.collector import ADOT_IMAGE, render_config, required_env, validate_config
+text = render_config(langfuse_enabled=False)          # AOT_CONFIG_CONTENT for one environment
+assert not validate_config(text) and required_env(text) <= INFRA_PROVIDED_ENV
 """
 
 from __future__ import annotations

@@ -56,9 +56,7 @@ def required_env(text: str) -> set[str]:
     return {name for name in names if name}
 
 
-def render_config(
-    *, langfuse_enabled: bool, xray_mode: str = DEFAULT_XRAY_MODE, path: Path | None = None
-) -> str:
+def render_config(*, langfuse_enabled: bool, xray_mode: str = DEFAULT_XRAY_MODE, path: Path | None = None) -> str:
     """YAML for one environment: Langfuse export on or off, X-Ray by exporter or by OTLP endpoint.
 
     `${env:...}` references are kept; the collector resolves them from the container's environment.

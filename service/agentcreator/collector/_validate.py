@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -21,6 +20,9 @@ from agentcreator.collector._settings import (
     CONFIG_PATH,
     INFRA_PROVIDED_ENV,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 _SECTIONS = {"receivers": "receiver", "processors": "processor", "exporters": "exporter", "extensions": "extension"}
 _TOP_LEVEL = {*_SECTIONS, "connectors", "service"}
@@ -278,9 +280,7 @@ def _check_exporter_buffers(doc: dict[str, Any], components: AdotComponents) -> 
 
 def _check_sampling(doc: dict[str, Any]) -> Iterator[str]:
     traces = [p or {} for pid, p in _pipelines(doc).items() if _component_type(pid) == "traces"]
-    sampled = {
-        pid for p in traces for pid in p.get("processors") or [] if _component_type(pid) == "tail_sampling"
-    }
+    sampled = {pid for p in traces for pid in p.get("processors") or [] if _component_type(pid) == "tail_sampling"}
     if traces and not sampled:
         yield "service.pipelines: no traces pipeline uses tail_sampling; errors and slow traces must be kept"
     for processor_id in sorted(sampled):
@@ -320,9 +320,9 @@ def _check_own_telemetry(doc: dict[str, Any]) -> Iterator[str]:
     scraped = {
         _split_host_port(str(target))
         for receiver_id in _metrics_receivers(doc, "prometheus")
-        for scrape in (((_section(doc, "receivers")[receiver_id] or {}).get("config") or {}).get(
-            "scrape_configs"
-        ) or [])
+        for scrape in (
+            ((_section(doc, "receivers")[receiver_id] or {}).get("config") or {}).get("scrape_configs") or []
+        )
         for static in (scrape or {}).get("static_configs") or []
         for target in (static or {}).get("targets") or []
     }

@@ -1,7 +1,7 @@
 """`agentcreator collector check [PATH]`: validate an ADOT collector config, as the tests and infra synth do.
 
-    agentcreator collector check                       # the shipped collector/otel-config.yaml
-    agentcreator collector check --no-langfuse --xray-mode otlp   # one rendered variant
+agentcreator collector check                       # the shipped collector/otel-config.yaml
+agentcreator collector check --no-langfuse --xray-mode otlp   # one rendered variant
 """
 
 from __future__ import annotations
