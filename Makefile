@@ -43,7 +43,10 @@ lint: install
 	$(RUN) ruff check service tests infra benchmarks
 
 demo: install
-	$(RUN) python -m agentcreator.demo
+	@mkdir -p .demo
+	OTEL_DEBUG=true $(RUN) agentcreator run --sop examples/sops/refund-request.md \
+		--voice examples/voices/warm-concierge.md --agent-id demo-agent --user-id demo-user \
+		--lm offline:plan_rejections=1,code_rejections=1 --output .demo/agent.json
 
 synth: install
 	$(RUN) python infra/app.py

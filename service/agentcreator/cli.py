@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as missing:  # a command whose module is not built yet
-            if missing.name != module_name:
+            if not module_name.startswith(missing.name or "\0"):
                 raise
             continue
         sub = where.add_parser(path[-1], help=help_text, description=help_text)

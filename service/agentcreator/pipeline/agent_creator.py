@@ -124,6 +124,12 @@ class AgentCreator(dspy.Module):
         return code
 
     def forward(self, sop: str, voice_personality: str) -> dspy.Prediction:
+        """DSPy's entry point (``module(...)``); the invocation calls ``create_agent`` directly."""
+        return self.create_agent(sop, voice_personality)
+
+    def create_agent(self, sop: str, voice_personality: str) -> dspy.Prediction:
+        """Compose the stages. Called directly by the invocation so that the stages are the root
+        span's children, without openinference's ``Module.__call__`` CHAIN span between them."""
         log = StageLog()
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="agentcreator-stage") as pool:
             voice_future = _in_thread(

@@ -116,9 +116,7 @@ def run_invocation(
             trace_id = format_trace_id(span_context.trace_id)
             try:
                 with dspy.context(lm=lm, usage_tracker=tracker, disable_history=True):
-                    # forward(), not __call__: the stages are the root's children in the trace contract,
-                    # without openinference's extra "AgentCreator.forward" CHAIN span between them.
-                    prediction = _agent_creator().forward(sop=request.sop, voice_personality=request.voice_personality)
+                    prediction = _agent_creator().create_agent(request.sop, request.voice_personality)
             except Exception as error:
                 error_id = uuid.uuid4().hex[:12]
                 stage = error.stage if isinstance(error, StageError) else None

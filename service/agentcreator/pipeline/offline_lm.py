@@ -78,6 +78,7 @@ class _Inputs:
     """The input fields of one request, as ChatAdapter laid them out in the user message."""
 
     def __init__(self, text: str) -> None:
+        text = text.split("\n\nRespond with the corresponding output fields", 1)[0]
         self.values = {name: value.strip() for name, value in _SECTION.findall(text)}
         self.tool_ran = "observation_0" in self.values  # ReAct's trajectory lists each observation
 
@@ -94,16 +95,21 @@ class _Inputs:
 
 
 def _sop_steps(sop: str) -> list[str]:
-    steps = [m.group(1).strip() for m in re.finditer(r"^\s*(?:\d+[.)]|[-*])\s+(.+)$", sop, re.MULTILINE)]
+    steps = [m.group(1).strip() for m in re.finditer(r"^\s*\d+[.)]\s+(.+)$", sop, re.MULTILINE)]
+    if not steps:
+        steps = [m.group(1).strip() for m in re.finditer(r"^\s*[-*]\s+(.+)$", sop, re.MULTILINE)]
     if not steps:
         steps = [line.lstrip("# ").strip() for line in sop.splitlines() if line.startswith("## ")]
     return steps[:12] or ["Greet the caller and establish what they need."]
 
 
+_STOPWORDS = frozenset({"the", "a", "an", "by", "to", "their", "whether", "its", "of", "for", "and", "up"})
+
+
 def _tools(steps: list[str]) -> list[str]:
     tools: list[str] = []
     for step in steps:
-        words = _WORD.findall(step.lower())
+        words = [w for w in _WORD.findall(step.lower()) if w not in _STOPWORDS]
         for index, word in enumerate(words):
             if word in _TOOL_VERBS:
                 name = "_".join(words[index : index + 3])
@@ -174,11 +180,11 @@ class OfflineEngine:
         if name == "next_tool_args":
             if inputs.tool_ran:
                 return {}
-            return {"code": _code(_tools(inputs.list("steps") or steps), iteration)}
+            return {"code": _code(tools, iteration)}
         if name == "reasoning":
             return "The self-test passed, so the module is complete."
         if name == "code":
-            return _code(tools if tools != ["lookup_record"] else _tools(steps), iteration)
+            return _code(tools, iteration)
         if name == "system_prompt":
             return (f"You are a voice agent. {inputs.get('voice_profile')}\n\nFollow this plan:\n"
                     f"{inputs.get('plan')}\n\nTools: {', '.join(tools)}.")

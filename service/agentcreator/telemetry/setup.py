@@ -7,6 +7,7 @@ so a process, a test or a benchmark can configure, run and tear down cleanly.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ from agentcreator.telemetry.genai import GenAiSpanExporter
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from opentelemetry.sdk.trace import SpanProcessor
     from opentelemetry.sdk.trace.export import SpanExporter
 
 _log = logging.getLogger(__name__)
@@ -87,6 +89,7 @@ def configure_tracing(
     settings: Settings,
     *,
     extra_exporters: Sequence[SpanExporter] = (),
+    extra_processors: Sequence[SpanProcessor] = (),
     instrument_dspy: bool = True,
 ) -> TracerProvider:
     """Build the provider once; later calls return it unchanged until ``shutdown()``.
@@ -106,9 +109,11 @@ def configure_tracing(
                 DropCountingBatchSpanProcessor(wrap(_otlp_exporter(settings)), _State.drops)
             )
         if settings.debug:
-            provider.add_span_processor(SimpleSpanProcessor(wrap(ConsoleSpanExporter())))
+            provider.add_span_processor(SimpleSpanProcessor(wrap(ConsoleSpanExporter(out=sys.stdout))))
         for exporter in extra_exporters:
             provider.add_span_processor(SimpleSpanProcessor(wrap(exporter)))
+        for processor in extra_processors:
+            provider.add_span_processor(processor)
         if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
             trace.set_tracer_provider(provider)  # the API allows one global; later ones stay local
         _State.provider = provider

@@ -1,0 +1,126 @@
+"""``agentcreator run``: one invocation from files, with progress, a JSON result and a trace tree.
+
+Exit codes: 0 success, 1 the pipeline failed (its trace is still exported), 2 bad arguments
+or unreadable files (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    import argparse
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sop", required=True, type=Path, help="standard operating procedure (Markdown)")
+    parser.add_argument("--voice", required=True, type=Path, help="voice-personality description")
+    parser.add_argument("--agent-id", required=True, help="id of the agent to create; becomes session.id")
+    parser.add_argument("--user-id", help="who asked for it; becomes user.id")
+    parser.add_argument("--lm", help="LiteLLM model string, or offline[:options] (default: AGENTCREATOR_LM)")
+    parser.add_argument("--trace-file", type=Path, help="write every finished span as one JSON line")
+    parser.add_argument("--output", type=Path, help="write the agent definition here instead of stdout")
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line with exit code 2."""
+
+
+def _read(path: Path, what: str, limit: int) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UsageError(f"cannot read {what} file {str(path)!r}: {error.strerror or error}") from None
+    if len(data) > limit:
+        raise UsageError(f"{what} file {str(path)!r} is {len(data):,} bytes; the limit is {limit:,}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{what} file {str(path)!r} is not UTF-8 text") from None
+    if not text.strip():
+        raise UsageError(f"{what} file {str(path)!r} is empty")
+    return text
+
+
+def _open_for_writing(path: Path, what: str) -> TextIO:
+    try:
+        return path.open("w", encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot write {what} {str(path)!r}: {error.strerror or error}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    from agentcreator.config import ConfigError, load_settings
+    from agentcreator.pipeline.limits import MAX_SOP_BYTES, MAX_VOICE_BYTES, agent_id_problem
+
+    trace_stream: TextIO | None = None
+    try:
+        settings = load_settings()
+        model = args.lm or settings.lm
+        from agentcreator.pipeline.lm import validate_model
+
+        validate_model(model, "--lm" if args.lm else "AGENTCREATOR_LM")
+        problem = agent_id_problem(args.agent_id)
+        if problem:
+            raise UsageError(f"--agent-id: {problem}")
+        sop = _read(args.sop, "SOP", MAX_SOP_BYTES)
+        voice = _read(args.voice, "voice", MAX_VOICE_BYTES)
+        if args.trace_file:
+            trace_stream = _open_for_writing(args.trace_file, "trace file")
+        if args.output:
+            _open_for_writing(args.output, "output file").close()
+    except (UsageError, ConfigError) as error:
+        print(f"agentcreator run: error: {error}", file=sys.stderr)
+        return 2
+    return _run(args, settings, model, sop, voice, trace_stream)
+
+
+def _run(args: argparse.Namespace, settings: object, model: str, sop: str, voice: str,
+         trace_stream: TextIO | None) -> int:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from agentcreator import telemetry
+    from agentcreator.pipeline import InvocationError, InvocationRequest, run_invocation
+    from agentcreator.pipeline.stages import STAGES
+    from agentcreator.telemetry.export import JsonLinesSpanExporter
+    from agentcreator.telemetry.progress import ProgressSpanProcessor
+    from agentcreator.telemetry.tree import render_tree
+
+    collected = InMemorySpanExporter()
+    exporters = [collected] + ([JsonLinesSpanExporter(trace_stream)] if trace_stream else [])
+    telemetry.configure_tracing(
+        settings, extra_exporters=exporters, extra_processors=[ProgressSpanProcessor(sys.stderr, STAGES)]
+    )
+    simulated = " (SIMULATED offline LM)" if model.startswith("offline") else ""
+    print(f"agentcreator: creating agent {args.agent_id!r} with {model}{simulated}", file=sys.stderr)
+    request = InvocationRequest(agent_id=args.agent_id, user_id=args.user_id, sop=sop,
+                                voice_personality=voice, lm=model)
+    failure: InvocationError | None = None
+    try:
+        result = run_invocation(request, settings)  # type: ignore[arg-type]
+    except InvocationError as error:
+        failure = error
+    finally:
+        print("\ntrace:\n" + render_tree(collected.get_finished_spans(), STAGES), file=sys.stderr)
+        flushed = telemetry.shutdown(timeout_s=10.0)
+        if trace_stream is not None:
+            trace_stream.close()
+    if not flushed:
+        print("agentcreator run: warning: some spans could not be exported in time", file=sys.stderr)
+    if failure is not None:
+        print(f"agentcreator run: error: {failure} (trace_id {failure.trace_id}, error_id {failure.error_id})",
+              file=sys.stderr)
+        return 1
+    text = json.dumps(result.to_dict(), indent=2) + "\n"
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"agentcreator: wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    print(f"agentcreator: trace_id {result.trace_id}", file=sys.stderr)
+    return 0

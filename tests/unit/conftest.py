@@ -1,0 +1,47 @@
+"""Fixtures for running the offline pipeline under an in-memory exporter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+SOP = (EXAMPLES / "sops" / "refund-request.md").read_text()
+VOICE = (EXAMPLES / "voices" / "warm-concierge.md").read_text()
+
+
+@dataclass
+class Run:
+    spans: list
+    result: object
+    error: Exception | None
+
+
+def run_pipeline(lm: str, env: dict[str, str] | None = None, **request_fields: str) -> Run:
+    """Configure telemetry with an in-memory exporter, run one invocation, tear down."""
+    from agentcreator import telemetry
+    from agentcreator.config import load_settings
+    from agentcreator.pipeline import InvocationError, InvocationRequest, run_invocation
+
+    settings = load_settings(env or {})
+    exporter = InMemorySpanExporter()
+    telemetry.configure_tracing(settings, extra_exporters=[exporter])
+    fields = {"agent_id": "agent-123", "user_id": "user-456", "sop": SOP, "voice_personality": VOICE}
+    fields.update(request_fields)
+    result, error = None, None
+    try:
+        result = run_invocation(InvocationRequest(**fields, lm=lm), settings)
+    except InvocationError as failure:
+        error = failure
+    finally:
+        telemetry.shutdown(timeout_s=5)
+    return Run(list(exporter.get_finished_spans()), result, error)
+
+
+@pytest.fixture(scope="module")
+def full_run() -> Run:
+    """The loops driven to their limits: 4 plan drafts and 3 code generations."""
+    return run_pipeline("offline:plan_rejections=4,code_rejections=3")

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from agentcreator import telemetry
+from agentcreator.config import load_settings
+from agentcreator.telemetry.export import DropCounter, DropCountingBatchSpanProcessor
+from tests.unit.conftest import run_pipeline
+
+
+def test_console_output_only_when_debug(capsys) -> None:
+    run_pipeline("offline", {"OTEL_DEBUG": "true"})
+    debug_out = capsys.readouterr().out
+    assert '"name": "AgentCreator Invocation"' in debug_out
+    run_pipeline("offline", {"OTEL_DEBUG": "false"})
+    assert "AgentCreator Invocation" not in capsys.readouterr().out
+
+
+def test_content_capture_switch_removes_prompts_and_completions() -> None:
+    run = run_pipeline("offline", {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "false"})
+    llm_spans = [s for s in run.spans if s.attributes.get("openinference.span.kind") == "LLM"]
+    assert llm_spans
+    for span in llm_spans:
+        for key in ("gen_ai.prompt", "gen_ai.completion"):
+            assert key not in span.attributes or span.attributes[key] == "__REDACTED__"
+        assert span.attributes["gen_ai.usage.total_tokens"] > 0
+    assert not any("Verify the caller's identity" in str(v) for s in run.spans for v in s.attributes.values())
+
+
+def test_long_content_is_truncated_to_the_limit() -> None:
+    run = run_pipeline("offline", {"AGENTCREATOR_MAX_CONTENT_BYTES": "1024"})
+    strings = [v for s in run.spans for v in s.attributes.values() if isinstance(v, str)]
+    assert any("…[truncated" in v for v in strings)
+    assert max(len(v.encode()) for v in strings) <= 1024 + len("…[truncated 9999999 bytes]".encode())
+
+
+class _SlowExporter(SpanExporter):
+    def __init__(self) -> None:
+        import threading
+
+        self.release = threading.Event()
+
+    def export(self, spans):
+        self.release.wait(5)
+        return SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        self.release.set()
+
+
+def test_drop_counter_counts_queue_overflow_and_failed_exports() -> None:
+    counter = DropCounter()
+    exporter = _SlowExporter()
+    processor = DropCountingBatchSpanProcessor(exporter, counter, max_queue_size=4, max_export_batch_size=2,
+                                               schedule_delay_millis=1)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("test")
+    for index in range(20):
+        tracer.start_span(f"s{index}").end()
+    overflowed = counter.value
+    assert overflowed >= 12  # at most 4 queued + 2 in flight + a few picked up before the queue filled
+    exporter.release.set()
+    processor.shutdown()
+    assert counter.value > overflowed  # the batches that did go out failed, and count too
+
+
+def test_configure_is_idempotent_and_shutdown_is_bounded() -> None:
+    # a black-holed endpoint: nothing listens on this reserved port, so export fails fast or hangs
+    settings = load_settings({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
+    first = telemetry.configure_tracing(settings)
+    assert telemetry.configure_tracing(settings) is first
+    import time
+
+    with telemetry.get_tracer().start_as_current_span("x"):
+        pass
+    started = time.perf_counter()
+    telemetry.shutdown(timeout_s=1.0)
+    assert time.perf_counter() - started < 3.0
