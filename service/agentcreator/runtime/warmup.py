@@ -1,0 +1,46 @@
+"""Pay the pipeline's import cost in the background, so neither /ping nor the first caller waits.
+
+Importing DSPy and LiteLLM takes seconds; the server answers /ping before this starts, and a
+first invocation that arrives meanwhile simply waits on the same imports.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agentcreator.config import Settings
+
+_log = logging.getLogger(__name__)
+
+
+def _warm(settings: Settings) -> None:
+    started = time.perf_counter()
+    try:
+        import dspy  # noqa: F401
+
+        from agentcreator.pipeline import agent_creator  # noqa: F401
+        from agentcreator.pipeline.invocation import _agent_creator
+        from agentcreator.pipeline.lm import build_lm, is_offline
+        from agentcreator.telemetry.setup import ensure_dspy_instrumented
+
+        if not is_offline(settings.lm):
+            import litellm  # noqa: F401
+
+        ensure_dspy_instrumented()
+        build_lm(settings.lm, settings)
+        _agent_creator()
+    except Exception:  # the first invocation will meet the same problem and report it properly
+        _log.warning("pipeline warm-up failed", exc_info=True)
+        return
+    _log.info("pipeline warmed up in %.2f s", time.perf_counter() - started)
+
+
+def start_warmup(settings: Settings) -> threading.Thread:
+    """A daemon thread: it must never hold the process open at shutdown."""
+    thread = threading.Thread(target=_warm, args=(settings,), name="pipeline-warmup", daemon=True)
+    thread.start()
+    return thread
