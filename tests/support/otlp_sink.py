@@ -1,0 +1,184 @@
+"""A real OTLP/HTTP trace receiver for tests and benchmarks: decodes protobuf export requests.
+
+It listens on 127.0.0.1 (an ephemeral port), accepts ``POST /v1/traces`` bodies of
+``ExportTraceServiceRequest`` (protobuf, optionally gzip), and keeps every span as a plain
+dict. It can be told to answer another status (e.g. 503) to play a failing collector.
+
+    with OtlpSink() as sink:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.endpoint      # base URL; sink.traces_url is the full one
+        ...                                                   # run something that exports
+        spans = sink.wait_for(lambda s: any(x["name"] == "AgentCreator Invocation" for x in s))
+        root = sink.spans(trace_id=spans[0]["trace_id"], name="AgentCreator Invocation")[0]
+        assert root["status_code"] == "OK" and root["resource"]["service.name"] == "agentcreator-meta-agent"
+
+Each span dict: ``trace_id``, ``span_id``, ``parent_span_id`` (hex; None for a root), ``name``,
+``kind``, ``attributes`` (decoded values), ``status_code`` (``UNSET``/``OK``/``ERROR``),
+``status_message``, ``resource`` (resource attributes), ``scope``, ``start_ns``, ``end_ns``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+TRACES_PATH = "/v1/traces"
+_STATUS = {Status.STATUS_CODE_UNSET: "UNSET", Status.STATUS_CODE_OK: "OK", Status.STATUS_CODE_ERROR: "ERROR"}
+
+
+def decode_value(value: AnyValue) -> Any:
+    """An OTLP ``AnyValue`` as the Python value it carries."""
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [decode_value(item) for item in value.array_value.values]
+    if kind == "kvlist_value":
+        return decode_attributes(value.kvlist_value.values)
+    return getattr(value, kind)
+
+
+def decode_attributes(items: list[KeyValue] | Any) -> dict[str, Any]:
+    return {item.key: decode_value(item.value) for item in items}
+
+
+def decode_request(body: bytes) -> list[dict[str, Any]]:
+    """Every span of one ``ExportTraceServiceRequest`` as a plain dict."""
+    request = ExportTraceServiceRequest()
+    request.ParseFromString(body)
+    spans: list[dict[str, Any]] = []
+    for resource_spans in request.resource_spans:
+        resource = decode_attributes(resource_spans.resource.attributes)
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                spans.append({
+                    "trace_id": span.trace_id.hex(),
+                    "span_id": span.span_id.hex(),
+                    "parent_span_id": span.parent_span_id.hex() or None,
+                    "name": span.name,
+                    "kind": Span.SpanKind.Name(span.kind),
+                    "attributes": decode_attributes(span.attributes),
+                    "status_code": _STATUS.get(span.status.code, str(span.status.code)),
+                    "status_message": span.status.message,
+                    "resource": resource,
+                    "scope": scope_spans.scope.name,
+                    "start_ns": span.start_time_unix_nano,
+                    "end_ns": span.end_time_unix_nano,
+                })
+    return spans
+
+
+class OtlpSink:
+    """Collects exported spans; thread-safe; a context manager that starts and stops the server."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._lock = threading.Condition()
+        self._spans: list[dict[str, Any]] = []
+        self._status = 200
+        self.requests = 0  # export requests received, whatever was answered
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:  # quiet test output
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status = sink._receive(self.path, self.headers.get("Content-Encoding", ""), body)
+                payload = ExportTraceServiceResponse().SerializeToString() if status == 200 else b""
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """Base URL, as ``OTEL_EXPORTER_OTLP_ENDPOINT`` takes it."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def traces_url(self) -> str:
+        return self.endpoint + TRACES_PATH
+
+    def respond_with(self, status: int) -> None:
+        """Answer every later export with ``status`` (its spans are then not kept); 200 restores."""
+        with self._lock:
+            self._status = status
+
+    def _receive(self, path: str, encoding: str, body: bytes) -> int:
+        with self._lock:
+            self.requests += 1
+            status = self._status
+        if path.split("?", 1)[0] != TRACES_PATH:
+            return 404
+        if status != 200:
+            return status
+        try:
+            spans = decode_request(gzip.decompress(body) if encoding.lower() == "gzip" else body)
+        except Exception:
+            return 400
+        with self._lock:
+            self._spans.extend(spans)
+            self._lock.notify_all()
+        return 200
+
+    def spans(self, *, trace_id: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
+        """Spans received so far, optionally only one trace's or one name's."""
+        with self._lock:
+            return [
+                span for span in self._spans
+                if (trace_id is None or span["trace_id"] == trace_id) and (name is None or span["name"] == name)
+            ]
+
+    def wait_for(
+        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 10.0
+    ) -> list[dict[str, Any]]:
+        """Block until ``predicate(all spans)`` holds; AssertionError after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while not predicate(list(self._spans)):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"OTLP sink: condition not met within {timeout} s ({len(self._spans)} spans)")
+                self._lock.wait(left)
+            return list(self._spans)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._spans.clear()
+
+    def start(self) -> OtlpSink:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="otlp-sink", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> OtlpSink:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
