@@ -278,3 +278,18 @@ def test_black_holed_collector_does_not_slow_or_fail_invocations(healthy_latency
         assert latency < 2 * healthy_latency + 0.5, (latency, healthy_latency)
         assert _drops_rise(server) > 0  # the queue is full: spans are dropped, memory stays bounded
         server.kill()
+
+
+def test_invocation_cut_off_by_the_grace_period_gets_503_and_the_process_still_exits_0() -> None:
+    with RuntimeServer({"AGENTCREATOR_LM": "offline:latency_ms=300", "AGENTCREATOR_SHUTDOWN_GRACE_S": "1"}) as server:
+        results: list[httpx.Response] = []
+        thread = in_background(server, payload(), results)
+        wait_in_flight(server, 1)
+        started = time.monotonic()
+        server.terminate()
+        assert server.wait() == 0, server.log()
+        assert time.monotonic() - started < 5
+        thread.join(10)
+    assert results[0].status_code == 503
+    assert results[0].json()["error"] == "shutting_down"
+    assert results[0].headers["Retry-After"] == "1"

@@ -109,6 +109,12 @@ class Runtime:
             loop = asyncio.get_running_loop()
             worker_context = contextvars.copy_context()
             return await loop.run_in_executor(self.executor, worker_context.run, self._work, request, parent)
+        except asyncio.CancelledError:
+            # Only uvicorn cancels us: the shutdown grace period ran out. Say so, so the caller retries.
+            raise Problem(
+                503, "shutting_down", "the server stopped before this invocation finished; retry",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            ) from None
         finally:
             self._leave()
 
