@@ -64,7 +64,8 @@ def test_output_option_writes_the_file(tmp_path, capsys) -> None:
     [
         (["run", "--sop", "/nonexistent.md", "--voice", VOICE, "--agent-id", "a"], "cannot read SOP file"),
         (["run", "--sop", SOP, "--voice", VOICE, "--agent-id", "bad id!"], "--agent-id"),
-        (["run", "--sop", SOP, "--voice", VOICE, "--agent-id", "a", "--lm", "offline:bogus=1"], "unknown offline option"),
+        (["run", "--sop", SOP, "--voice", VOICE, "--agent-id", "a", "--lm", "offline:bogus=1"],
+         "unknown offline option"),
         (["run", "--sop", SOP, "--voice", VOICE, "--agent-id", "a", "--lm", "offline:fail_stage=nope"], "fail_stage"),
         (["run", "--sop", SOP, "--voice", VOICE], "--agent-id"),
         (["run", "--sop", SOP, "--voice", VOICE, "--agent-id", "a", "--trace-file", "/nonexistent/dir/t.jsonl"],

@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from agentcreator.config import ConfigError
-from agentcreator.pipeline.stages import REVIEW_CODE, REVIEW_PLAN, STAGES, current_stage, stage_slug
+from agentcreator.pipeline.stages import REVIEW_PLAN, STAGES, current_stage, stage_slug
 
 OFFLINE_MODEL = "offline/agentcreator-simulated"
 _FIELD = re.compile(r"^\d+\. `(\w+)` \(([^)]*)\)", re.MULTILINE)

@@ -7,13 +7,14 @@ thread, so the request path pays nothing for them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+
     from opentelemetry.util.types import AttributeValue
 
 SIMULATED_SYSTEM = "agentcreator.offline (simulated)"
