@@ -14,9 +14,12 @@ from __future__ import annotations
 import base64
 import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 DEFAULT_LM = "bedrock/amazon.nova-pro-v1:0"
 
@@ -42,6 +45,22 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "AGENTCREATOR_SHUTDOWN_GRACE_S": ("seconds in-flight invocations get after SIGTERM", "25"),
     "AGENTCREATOR_LM_TIMEOUT_S": ("per-call LM timeout in seconds", "120"),
     "AGENTCREATOR_LM_RETRIES": ("retries of a throttled or failed LM call", "3"),
+    "AGENTCREATOR_LM_RETRY_MAX_DELAY_S": (
+        "longest wait before an LM retry, capping DSPy's 1, 2, 4 ... s backoff and any Retry-After",
+        "20",
+    ),
+    "AWS_REGION": ("region of Bedrock calls (the AWS SDK variable; wins over AWS_DEFAULT_REGION)",
+                   "unset: AWS_DEFAULT_REGION, else the AWS profile's region"),
+    "AWS_DEFAULT_REGION": ("region of Bedrock calls when AWS_REGION is unset", "unset"),
+    "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": (
+        "Bedrock Runtime endpoint (VPC endpoint, proxy, local server); the AWS SDK variable, handed to LiteLLM, "
+        "which itself reads only AWS_BEDROCK_RUNTIME_ENDPOINT",
+        "unset: AWS_ENDPOINT_URL, else https://bedrock-runtime.<region>.amazonaws.com",
+    ),
+    "AWS_ENDPOINT_URL": ("the AWS SDK's endpoint for every service; used for Bedrock when the variable above is unset",
+                         "unset"),
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": ("true: ignore both endpoint variables above, as the AWS SDKs do",
+                                            "false"),
 }
 
 SERVICE_NAME = "agentcreator-meta-agent"
@@ -74,6 +93,9 @@ class Settings:
     shutdown_grace_s: float = 25.0
     lm_timeout_s: float = 120.0
     lm_retries: int = 3
+    lm_retry_max_delay_s: float = 20.0
+    aws_region: str | None = None
+    bedrock_runtime_endpoint: str | None = None
 
     @property
     def otlp_header_names(self) -> list[str]:
@@ -159,6 +181,36 @@ def _otlp(env: Mapping[str, str]) -> tuple[str | None, dict[str, str]]:
     return langfuse_endpoint, headers
 
 
+_AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+
+
+def _aws_region(env: Mapping[str, str]) -> str | None:
+    """AWS_REGION, else AWS_DEFAULT_REGION (the AWS SDKs' order); None leaves it to the profile."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        raw = env.get(name, "").strip()
+        if raw:
+            if not _AWS_REGION.match(raw):
+                raise ConfigError(f"{name}={raw!r} is not an AWS region name (e.g. us-east-1)")
+            return raw
+    return None
+
+
+def _bedrock_endpoint(env: Mapping[str, str]) -> str | None:
+    """The SDKs' endpoint override, service-specific first; LiteLLM gets it as an argument."""
+    if _bool(env, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", False):
+        return None
+    for name in ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ENDPOINT_URL"):
+        raw = env.get(name, "").strip()
+        if raw:
+            parts = urlsplit(raw)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+                raise ConfigError(
+                    f"{name}={raw!r} is not an http(s) URL with a host and no query (e.g. https://vpce-...amazonaws.com)"
+                )
+            return raw.rstrip("/")
+    return None
+
+
 _ENVIRONMENT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -186,6 +238,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         "shutdown_grace_s": _number(env, "AGENTCREATOR_SHUTDOWN_GRACE_S", 25.0),
         "lm_timeout_s": _number(env, "AGENTCREATOR_LM_TIMEOUT_S", 120.0, minimum=0.01),
         "lm_retries": _number(env, "AGENTCREATOR_LM_RETRIES", 3, kind=int),
+        "lm_retry_max_delay_s": _number(env, "AGENTCREATOR_LM_RETRY_MAX_DELAY_S", 20.0),
+        "aws_region": _aws_region(env),
+        "bedrock_runtime_endpoint": _bedrock_endpoint(env),
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -1,0 +1,113 @@
+"""LM retries and cache hits made visible on the LLM span, and the retry wait bounded.
+
+DSPy alone retries a throttled or failing call (it hands LiteLLM ``num_retries=0``): inside
+``LM.__call__`` — so inside openinference's LLM span — it sleeps ``_delay(error, attempt)``
+between attempts (1, 2, 4 ... s, or the provider's Retry-After, up to 60 s), then passes the
+result, which knows whether it came from DSPy's cache, to ``finalize``. Wrapping those two
+module functions adds an ``agentcreator.lm.retry`` event per retry, caps the wait (with
+jitter, so throttled invocations do not retry in step) and marks cache hits, which carry no
+usage. ``install`` is idempotent; ``uninstall`` puts DSPy's functions back.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+RETRY_EVENT = "agentcreator.lm.retry"
+RETRIES_ATTRIBUTE = "agentcreator.lm.retries"
+CACHE_HIT_ATTRIBUTE = "agentcreator.lm.cache_hit"
+
+_lock = threading.Lock()
+_originals: dict[str, Callable[..., Any]] = {}
+_max_delay_s = 20.0
+
+
+def _retry_after(error: BaseException) -> float | None:
+    value = getattr(error, "retry_after", None)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _wire_response(error: BaseException) -> Any:
+    """The HTTP response at the bottom of the cause chain: LiteLLM re-labels some statuses
+    (Bedrock's 500 becomes its 503), the wire's status and ``x-amzn-ErrorType`` do not lie."""
+    found, seen = None, set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        response = getattr(current, "response", None)
+        if isinstance(getattr(response, "status_code", None), int):
+            found = response
+        current = current.__cause__ or current.__context__
+    return found
+
+
+def _retry_attributes(error: BaseException, attempt: int, delay: float) -> Iterator[tuple[str, Any]]:
+    yield "agentcreator.lm.attempt", attempt + 1  # the attempt that failed, counting from 1
+    yield "error.type", type(error).__name__
+    yield "agentcreator.lm.retry.delay_s", round(delay, 3)
+    response = _wire_response(error)
+    status = response.status_code if response is not None else getattr(error, "status", None)
+    if isinstance(status, int):
+        yield "http.response.status_code", status
+    headers = getattr(response, "headers", None) or {}
+    if code := (headers.get("x-amzn-errortype") or "").split(":", 1)[0]:
+        yield "aws.error.code", code
+    if request_id := getattr(error, "request_id", None):
+        yield "aws.request_id", str(request_id)
+    yield "exception.message", str(error).strip().split("\n", 1)[0][:256]  # DSPy appends "To fix:" lines
+
+
+def _bounded_delay(error: BaseException, attempt: int) -> float:
+    """DSPy's wait, capped; its exponential part gets equal jitter, a Retry-After is kept."""
+    delay = min(_originals["_delay"](error, attempt), _max_delay_s)
+    if _retry_after(error) is None:
+        delay = delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 - spreading retries, not security
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.add_event(RETRY_EVENT, dict(_retry_attributes(error, attempt, delay)))
+        span.set_attribute(RETRIES_ATTRIBUTE, attempt + 1)
+    return delay
+
+
+def _finalize(lm: Any, call: Any, result: Any) -> Any:
+    """Mark a cached answer on the LLM span (only when the cache is on: otherwise nothing can hit)."""
+    if getattr(call, "cache", False):
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.set_attribute(CACHE_HIT_ATTRIBUTE, bool(getattr(result, "cache_hit", False)))
+    return _originals["finalize"](lm, call, result)
+
+
+def install(max_delay_s: float = 20.0) -> None:
+    """Wrap DSPy's retry delay and result finalization; later calls only update the cap."""
+    global _max_delay_s
+    from dspy.clients import execution
+
+    with _lock:
+        _max_delay_s = max_delay_s
+        if _originals:
+            return
+        _originals["_delay"], _originals["finalize"] = execution._delay, execution.finalize
+        execution._delay = _bounded_delay
+        execution.finalize = _finalize
+
+
+def uninstall() -> None:
+    """Put DSPy's own functions back."""
+    from dspy.clients import execution
+
+    with _lock:
+        for name, original in _originals.items():
+            setattr(execution, name, original)
+        _originals.clear()
+
+
+def installed() -> bool:
+    return bool(_originals)
