@@ -2,7 +2,8 @@
 
 On SIGTERM (or Ctrl-C) uvicorn stops accepting and gives in-flight invocations up to
 ``AGENTCREATOR_SHUTDOWN_GRACE_S``; then the tracer provider is flushed and shut down within
-what is left of ECS's 30 s stop timeout, and the process exits 0.
+what is left of ECS's 30 s stop timeout, and the process exits 0. A bad environment variable
+is one line on stderr and exit code 2, before anything listens.
 """
 
 from __future__ import annotations

@@ -23,7 +23,6 @@ def _warm(settings: Settings) -> None:
         import dspy  # noqa: F401
 
         from agentcreator.pipeline import agent_creator  # noqa: F401
-        from agentcreator.pipeline.invocation import _agent_creator
         from agentcreator.pipeline.lm import build_lm, is_offline
         from agentcreator.telemetry.setup import ensure_dspy_instrumented
 
@@ -32,7 +31,6 @@ def _warm(settings: Settings) -> None:
 
         ensure_dspy_instrumented()
         build_lm(settings.lm, settings)
-        _agent_creator()
     except Exception:  # the first invocation will meet the same problem and report it properly
         _log.warning("pipeline warm-up failed", exc_info=True)
         return
