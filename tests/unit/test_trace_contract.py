@@ -139,3 +139,8 @@ def test_a_failing_stage_marks_stage_and_root_error_and_the_trace_is_exported() 
     assert not any(s.name == "Generate Code" for s in run.spans)
     # the parallel voice stage still completed and was exported
     assert any(s.name == "Parse Voice Personality" for s in run.spans)
+
+
+def test_result_traceparent_names_the_root_span(full_run) -> None:
+    root = next(span for span in full_run.spans if span.parent is None)
+    assert full_run.result.traceparent == f"00-{root.context.trace_id:032x}-{root.context.span_id:016x}-01"

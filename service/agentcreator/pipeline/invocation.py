@@ -47,6 +47,12 @@ class InvocationResult:
     duration_ms: float
     model: str
     simulated: bool = field(default=False)
+    sampled: bool = field(default=True)
+
+    @property
+    def traceparent(self) -> str:
+        """The W3C traceparent of the root span, honouring the caller's sampling decision."""
+        return f"00-{self.trace_id}-{self.span_id}-{'01' if self.sampled else '00'}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -155,6 +161,7 @@ def run_invocation(
         duration_ms=round((time.perf_counter() - started) * 1000, 3),
         model=model,
         simulated=is_offline(model),
+        sampled=span_context.trace_flags.sampled,
     )
 
 

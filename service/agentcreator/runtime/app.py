@@ -136,7 +136,7 @@ async def _invocations(request: Request) -> JSONResponse:
             502, "pipeline_failed", "the pipeline failed; look the trace up by its trace_id",
             error_id=error.error_id, trace_id=error.trace_id, stage=error.stage,
         ) from None
-    return JSONResponse(result.to_dict(), headers={"traceparent": f"00-{result.trace_id}-{result.span_id}-01"})
+    return JSONResponse(result.to_dict(), headers={"traceparent": result.traceparent})
 
 
 async def _ping(request: Request) -> JSONResponse:
