@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from aws_cdk import Acknowledgment, Validations
 
+from agentcreator_infra.service import cross_region_base_model
+
 if TYPE_CHECKING:
     from constructs import IConstruct
 
@@ -35,6 +37,14 @@ def acknowledge(stack: AgentCreatorStack) -> None:
         "The environment holds only non-secret settings (environment name, OTLP endpoint, collector "
         "config and limits); the Langfuse header comes from Secrets Manager through ECS `secrets`.",
     )
+    base_model = cross_region_base_model(service.bedrock_model_id)
+    if base_model:
+        _ack(
+            service.task_role,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/{base_model}]",
+            "A cross-region inference profile serves the request from any region of its geography, so "
+            "the one configured model is allowed in every region; the model itself is not wildcarded.",
+        )
     execution_role = service.task_definition.execution_role
     if execution_role is not None:
         _ack(

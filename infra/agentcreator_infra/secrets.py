@@ -46,7 +46,7 @@ class LangfuseSecret(Construct):
             self,
             "Secret",
             secret_name=self.secret_name,
-            description=f"Langfuse OTLP Authorization header (Basic ...) for AgentCreator {settings.name}",
+            description=f"Langfuse OTLP Authorization header value for AgentCreator {settings.name}",
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 exclude_punctuation=True, password_length=32
             ),

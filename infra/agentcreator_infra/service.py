@@ -39,11 +39,16 @@ BEDROCK_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream
 _GEO_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "ca.", "jp.", "au.", "global.")
 
 
+def cross_region_base_model(model_id: str) -> str | None:
+    """For a cross-region inference profile id (us.amazon.nova-pro-v1:0), the model it routes to."""
+    return model_id.split(".", 1)[1] if model_id.startswith(_GEO_PREFIXES) else None
+
+
 def bedrock_resources(stack: Stack, model_id: str) -> list[str]:
     """The configured model only: its foundation-model ARN, or an inference profile and its model."""
     partition, region, account = stack.partition, stack.region, stack.account
-    if model_id.startswith(_GEO_PREFIXES):
-        base = model_id.split(".", 1)[1]
+    base = cross_region_base_model(model_id)
+    if base:
         return [
             f"arn:{partition}:bedrock:{region}:{account}:inference-profile/{model_id}",
             # a cross-region profile routes to the same model in other regions of its geography
@@ -68,6 +73,7 @@ class AgentCreatorService(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        self.bedrock_model_id = settings.bedrock_model_id
         log_retention = retention(settings.log_retention_days)
 
         self.cluster = ecs.Cluster(

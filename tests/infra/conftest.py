@@ -1,0 +1,103 @@
+"""Synthesize the CDK app once per session; tests read the templates and the cdk-nag report.
+
+Synth needs neither AWS credentials nor a Docker engine: the image asset is only staged.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
+ROOT = Path(__file__).resolve().parents[2]
+ENVIRONMENTS = ("dev", "staging", "prod")
+sys.path.insert(0, str(ROOT / "infra"))
+
+
+def _load_infra_app() -> Any:
+    spec = importlib.util.spec_from_file_location("agentcreator_cdk_app", ROOT / "infra" / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class Synthesized:
+    app: Any
+    outdir: Path
+    templates: dict[str, Any]  # env -> aws_cdk.assertions.Template
+    raw: dict[str, dict]  # env -> template JSON
+    stacks: dict[str, Any]  # env -> AgentCreatorStack
+
+
+@pytest.fixture(scope="session")
+def infra_app() -> Any:
+    return _load_infra_app()
+
+
+@pytest.fixture(scope="session")
+def cdk_context() -> dict:
+    return json.loads((ROOT / "cdk.json").read_text())["context"]
+
+
+def synthesize(infra_app: Any, outdir: Path, context: dict | None = None) -> Synthesized:
+    from aws_cdk.assertions import Template
+
+    app = infra_app.build_app(context=context, outdir=str(outdir), nag=False)
+    app.synth()
+    stacks = {child.node.id.removeprefix("AgentCreator-"): child for child in app.node.children
+              if child.node.id.startswith("AgentCreator-")}
+    raw = {env: json.loads((outdir / f"AgentCreator-{env}.template.json").read_text()) for env in stacks}
+    return Synthesized(app, outdir, {env: Template.from_json(raw[env]) for env in raw}, raw, stacks)
+
+
+@pytest.fixture(scope="session")
+def synthesized(infra_app: Any, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(infra_app, tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def variant(infra_app: Any, cdk_context: dict, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """One more environment the defaults do not cover: Langfuse off, explicit account and region."""
+    base = dict(cdk_context["agentcreator:environments"]["dev"])
+    base.update(
+        account="111111111111", region="eu-west-1", availability_zones=["eu-west-1a", "eu-west-1b"],
+        langfuse={"enabled": False}, bedrock_model_id="eu.amazon.nova-pro-v1:0", transaction_search=True,
+    )
+    context = {"agentcreator:environments": {"qa": base}}
+    return synthesize(infra_app, tmp_path_factory.mktemp("cdk.out.variant"), context)
+
+
+@pytest.fixture(scope="session")
+def settings(infra_app: Any, cdk_context: dict) -> dict[str, Any]:
+    from agentcreator_infra.settings import parse_settings
+
+    return {name: parse_settings(name, raw) for name, raw in cdk_context["agentcreator:environments"].items()}
+
+
+def resources(template: dict, kind: str) -> dict[str, dict]:
+    return {key: value for key, value in template["Resources"].items() if value["Type"] == kind}
+
+
+def one(template: dict, kind: str) -> dict:
+    found = resources(template, kind)
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return next(iter(found.values()))
+
+
+def containers(template: dict) -> dict[str, dict]:
+    task = one(template, "AWS::ECS::TaskDefinition")
+    return {c["Name"]: c for c in task["Properties"]["ContainerDefinitions"]}
+
+
+def environment_of(container: dict) -> dict[str, Any]:
+    return {e["Name"]: e["Value"] for e in container.get("Environment", [])}
