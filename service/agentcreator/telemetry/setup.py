@@ -21,6 +21,7 @@ from agentcreator.config import SERVICE_NAME, Settings, grpc_endpoint
 from agentcreator.telemetry.baggage import session_baggage_processor
 from agentcreator.telemetry.export import DropCounter, DropCountingBatchSpanProcessor
 from agentcreator.telemetry.genai import GenAiSpanExporter
+from agentcreator.telemetry.ids import ProcessRandomIdGenerator
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -74,13 +75,14 @@ def _otlp_exporter(settings: Settings) -> SpanExporter:
 
 def _instrument_dspy(provider: TracerProvider, settings: Settings) -> object:
     from openinference.instrumentation import TraceConfig
-    from openinference.instrumentation.dspy import DSPyInstrumentor
+
+    from agentcreator.telemetry.dspy_spans import LeanDSPyInstrumentor
 
     hide = not settings.capture_content
     config = TraceConfig(
         hide_inputs=hide, hide_outputs=hide, hide_input_messages=hide, hide_output_messages=hide
     )
-    instrumentor = DSPyInstrumentor()
+    instrumentor = LeanDSPyInstrumentor()
     instrumentor.instrument(tracer_provider=provider, config=config)
     return instrumentor
 
@@ -101,7 +103,7 @@ def configure_tracing(
     with _State.lock:
         if _State.provider is not None:
             return _State.provider
-        provider = TracerProvider(resource=build_resource(settings))
+        provider = TracerProvider(resource=build_resource(settings), id_generator=ProcessRandomIdGenerator())
         provider.add_span_processor(session_baggage_processor())
         wrap = lambda exporter: GenAiSpanExporter(exporter, max_content_bytes=settings.max_content_bytes)  # noqa: E731
         if settings.otlp_traces_endpoint:
