@@ -45,9 +45,9 @@ def test_task_role_statements(synthesized, settings, env):
 
 
 def test_emf_log_group_is_the_one_the_collector_writes(synthesized):
-    from agentcreator.collector import render_config
-
     import yaml
+
+    from agentcreator.collector import render_config
 
     emf = next(v for k, v in yaml.safe_load(render_config(langfuse_enabled=True))["exporters"].items()
                if k.startswith("awsemf"))
