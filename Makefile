@@ -43,10 +43,8 @@ lint: install
 	$(RUN) ruff check service tests infra benchmarks
 
 demo: install
-	@mkdir -p .demo
-	OTEL_DEBUG=true $(RUN) agentcreator run --sop examples/sops/refund-request.md \
-		--voice examples/voices/warm-concierge.md --agent-id demo-agent --user-id demo-user \
-		--lm offline:plan_rejections=1,code_rejections=1 --output .demo/agent.json
+	@# Phoenix is in the `local` dependency group, which requirements.lock (and so `install`) includes.
+	$(RUN) agentcreator demo
 
 synth: install
 	$(RUN) python infra/app.py
