@@ -39,6 +39,8 @@ class _State:
     lock = threading.Lock()
     provider: TracerProvider | None = None
     instrumentor: object | None = None
+    tracer: trace.Tracer | None = None
+    tracer_provider: TracerProvider | None = None
     settings: Settings | None = None
     instrument = True
     drops = DropCounter()
@@ -143,7 +145,11 @@ def get_tracer() -> trace.Tracer:
     provider = _State.provider
     if provider is None:
         return trace.NoOpTracer()
-    return provider.get_tracer(_TRACER_NAME, __version__)
+    tracer = _State.tracer
+    if tracer is None or _State.tracer_provider is not provider:  # one per provider: every stage asks
+        tracer = _State.tracer = provider.get_tracer(_TRACER_NAME, __version__)
+        _State.tracer_provider = provider
+    return tracer
 
 
 def dropped_span_count() -> int:
