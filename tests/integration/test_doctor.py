@@ -1,0 +1,170 @@
+"""``agentcreator doctor`` against real local servers: one that accepts, one that wants other
+credentials, one with no receiver at the path, one that never answers, and a closed port."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from agentcreator.cli import main
+from tests.support.dead_endpoints import black_hole, refusing_endpoint
+from tests.support.otlp_sink import OtlpSink
+
+pytestmark = pytest.mark.slow
+
+SECRET = "sk-lf-not-to-be-printed"
+
+
+def doctor(capsys: pytest.CaptureFixture[str], *extra: str, health_url: str | None = None) -> tuple[int, dict]:
+    """Run the command in-process with --json; returns the exit code and the checks by name."""
+    code = main(["doctor", "--json", "--timeout", "1", "--health-url", health_url or refusing_endpoint(), *extra])
+    out = capsys.readouterr().out
+    assert SECRET not in out
+    return code, {check["name"]: check for check in json.loads(out)}
+
+
+@pytest.fixture
+def sink():
+    with OtlpSink() as server:
+        yield server
+
+
+@pytest.fixture
+def health_server():
+    """The ADOT health_check extension's answer, on an ephemeral port."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = b'{"status":"Server available","upSince":"2026-01-01T00:00:00Z","uptime":"1s"}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_receiver_that_accepts_passes_every_check(sink, health_server, capsys, monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", sink.endpoint)
+    code, checks = doctor(capsys, health_url=health_server)
+    assert code == 0
+    assert {name: check["status"] for name, check in checks.items()} == {
+        "settings": "ok", "endpoint": "ok", "dns": "ok", "tcp": "ok", "export": "ok",
+        "instrumentation": "ok", "collector": "ok",
+    }
+    assert sink.traces_url in checks["endpoint"]["detail"] and "normalized" in checks["endpoint"]["detail"]
+    assert "HTTP 200" in checks["export"]["detail"]
+    assert sink.requests == 1 and sink.spans() == []  # one real, empty export request
+    assert "Server available" in checks["collector"]["detail"]
+
+
+def test_a_local_receiver_without_a_collector_health_check_is_not_a_failure(sink, capsys, monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", sink.traces_url)  # the full-URL form is accepted too
+    code, checks = doctor(capsys)
+    assert code == 0
+    assert checks["collector"]["status"] == "skip" and "not an ADOT collector" in checks["collector"]["detail"]
+
+
+def test_bearer_against_401_points_to_basic_auth_and_never_prints_the_token(sink, capsys, monkeypatch):
+    sink.respond_with(401)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", sink.endpoint)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", f"Authorization=Bearer {SECRET}")
+    code, checks = doctor(capsys)
+    assert code == 1
+    export = checks["export"]
+    assert export["status"] == "fail" and "HTTP 401" in export["detail"] and "authorization" in export["detail"]
+    assert "Bearer" in export["advice"] and "Basic%20" in export["advice"]
+    assert "base64 of public_key:secret_key" in export["advice"]
+
+
+def test_401_without_any_authorization_header_says_none_was_sent(sink, capsys, monkeypatch):
+    sink.respond_with(403)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", sink.endpoint)
+    code, checks = doctor(capsys)
+    assert code == 1
+    assert "HTTP 403" in checks["export"]["detail"]
+    assert "no Authorization header was sent" in checks["export"]["advice"]
+
+
+def test_404_shows_the_path_tried_and_the_base_url_form(sink, capsys, monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", sink.endpoint + "/otel")
+    code, checks = doctor(capsys)
+    assert code == 1
+    assert "HTTP 404" in checks["export"]["detail"] and "/otel/v1/traces" in checks["export"]["detail"]
+    assert "base URL" in checks["export"]["advice"]
+
+
+def test_404_from_v1_traces_given_twice_names_that_mistake(sink, capsys, monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", sink.traces_url + "/v1/traces")
+    code, checks = doctor(capsys)
+    assert code == 1
+    assert "/v1/traces/v1/traces" in checks["export"]["detail"]
+    assert "/v1/traces twice" in checks["export"]["advice"]
+
+
+def test_a_server_that_never_answers_times_out(capsys, monkeypatch):
+    with black_hole() as url:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", url)
+        code, checks = doctor(capsys)
+    assert code == 1
+    assert checks["tcp"]["status"] == "ok"  # the kernel accepts the connection
+    assert checks["export"]["status"] == "fail" and "no answer" in checks["export"]["detail"]
+    assert "--timeout" in checks["export"]["advice"]
+    assert checks["collector"]["status"] == "fail"
+
+
+def test_a_closed_port_is_connection_refused(capsys, monkeypatch):
+    url = refusing_endpoint()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", url)
+    code, checks = doctor(capsys)
+    assert code == 1
+    port = url.rsplit(":", 1)[1]
+    for name in ("tcp", "export"):
+        assert checks[name]["status"] == "fail"
+        assert f"connection refused by 127.0.0.1:{port}" in checks[name]["detail"]
+        assert "nothing listens" in checks[name]["advice"]
+
+
+def test_no_endpoint_fails_with_what_to_set(capsys):
+    code, checks = doctor(capsys)
+    assert code == 1
+    assert checks["endpoint"]["status"] == "fail" and "OTEL_EXPORTER_OTLP_ENDPOINT" in checks["endpoint"]["advice"]
+    assert checks["export"]["status"] == "skip"
+
+
+def test_a_bad_variable_fails_the_settings_check_naming_it(capsys, monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon")
+    code, checks = doctor(capsys)
+    assert code == 1
+    assert checks["settings"]["status"] == "fail" and "OTEL_EXPORTER_OTLP_PROTOCOL" in checks["settings"]["detail"]
+    assert checks["instrumentation"]["status"] == "skip"
+
+
+def test_the_command_prints_one_verdict_per_check_and_exits_1_on_a_closed_port():
+    """The real CLI as a user runs it: readable lines, the connection problem named, exit code 1."""
+    url = refusing_endpoint()
+    env = {"PATH": "/usr/bin:/bin", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OTEL_EXPORTER_OTLP_ENDPOINT": url,
+           "OTEL_EXPORTER_OTLP_HEADERS": f"Authorization=Bearer {SECRET}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "agentcreator.cli", "doctor", "--timeout", "1", "--health-url", refusing_endpoint()],
+        env=env, capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.split()[:2] == ["FAIL", "tcp"] and "connection refused" in line for line in lines)
+    assert any(line.split()[:2] == ["ok", "settings"] and "authorization" in line for line in lines)
+    assert SECRET not in done.stdout + done.stderr
+    assert lines[-1] == "3 checks failed"
