@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aws_cdk import Stack, Tags
+from aws_cdk import CfnOutput, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 
@@ -70,6 +70,25 @@ class AgentCreatorStack(Stack):
             collector=self.collector,
         )
         nag_acknowledgements.acknowledge(self)
+        self._outputs(settings)
+
+    def _outputs(self, settings: Settings) -> None:
+        """What an operator looks up after a deploy (`npx aws-cdk deploy` prints these)."""
+        dashboard = self.observability.dashboard
+        outputs = {
+            "DashboardUrl": (
+                f"https://{self.region}.console.aws.amazon.com/cloudwatch/home?region={self.region}"
+                f"#dashboards/dashboard/{settings.stack_name}"
+            ),
+            "DashboardName": dashboard.dashboard_name,
+            "AlarmTopicArn": self.observability.topic.topic_arn,
+            "InternalUrl": f"http://{self.service.load_balancer.load_balancer_dns_name}",
+            "LangfuseSecretName": self.secrets.secret_name,
+            "ClusterName": self.service.cluster.cluster_name,
+            "ServiceName": self.service.service.service_name,
+        }
+        for key, value in outputs.items():
+            CfnOutput(self, key, value=value)
 
     def _vpc(self, settings: Settings) -> ec2.IVpc:
         if settings.vpc_id:

@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+from aws_cdk import Token
 
 from tests.infra.conftest import ENVIRONMENTS, ROOT
 
@@ -36,7 +37,7 @@ def test_one_stack_per_environment(synthesized):
 
 def test_default_environments_are_environment_agnostic(synthesized):
     for stack in synthesized.stacks.values():
-        assert stack.account == "${Token[AWS.AccountId.0]}" or stack.account.startswith("${Token[")
+        assert Token.is_unresolved(stack.account) and Token.is_unresolved(stack.region)
 
 
 def test_env_context_selects_one_environment(infra_app):
@@ -84,3 +85,17 @@ def test_app_writes_to_cdk_out_by_default(infra_app):
     source = (ROOT / "infra" / "app.py").read_text()
     assert 'ROOT / "cdk.out"' in source
     assert infra_app.ENVIRONMENTS_KEY == "agentcreator:environments"
+
+
+def test_stack_outputs_point_at_the_dashboard_and_secret(synthesized):
+    for env, raw in synthesized.raw.items():
+        outputs = raw["Outputs"]
+        assert {"DashboardUrl", "AlarmTopicArn", "LangfuseSecretName", "ServiceName"} <= set(outputs)
+        assert outputs["LangfuseSecretName"]["Value"] == f"agentcreator/{env}/langfuse-otlp-authorization"
+
+
+def test_deploy_doc_covers_deploy_keys_rotation_dashboard_and_cloudtrail():
+    doc = (ROOT / "docs" / "deploy.md").read_text()
+    for needed in ("npx aws-cdk deploy AgentCreator-prod", "-c env=", "agentcreator secrets set-langfuse",
+                   "Rotating", "AgentCreator-<env>", "CloudTrail", "agentcreator/<env>/langfuse-otlp-authorization"):
+        assert needed in doc, needed

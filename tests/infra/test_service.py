@@ -75,3 +75,4 @@ def test_task_size_follows_context(synthesized, settings, env):
     task = one(synthesized.raw[env], "AWS::ECS::TaskDefinition")["Properties"]
     assert (task["Cpu"], task["Memory"]) == (str(settings[env].cpu), str(settings[env].memory_mib))
     assert task["RequiresCompatibilities"] == ["FARGATE"]
+
