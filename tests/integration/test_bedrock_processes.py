@@ -78,8 +78,6 @@ def test_cli_run_against_bedrock_signs_requests_and_traces_the_servers_token_cou
     assert result["usage"]["llm_calls"] == len(bedrock.exchanges) and result["simulated"] is False
 
 
-@pytest.mark.xfail(strict=True, reason="DSPy's LM errors end with 'To fix:' lines, which the CLI's error line still "
-                   "carries (run_command prints str(InvocationError)); remove this mark once it prints one line")
 def test_cli_run_exits_non_zero_with_one_line_when_bedrock_keeps_throttling(bedrock, tmp_path):
     bedrock.fail("throttling", times=None, field="plan")
     completed, spans = _cli_run(tmp_path, {"AGENTCREATOR_LM_RETRIES": "1", "AGENTCREATOR_LM_RETRY_MAX_DELAY_S": "0.1"})

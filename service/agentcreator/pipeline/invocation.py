@@ -132,8 +132,9 @@ def run_invocation(
                 root.set_attributes({"agentcreator.outcome": "error", "agentcreator.error_id": error_id,
                                      **({"agentcreator.failed_stage": stage} if stage else {})})
                 _set_usage(root, tracker)
+                first_line = next(iter(str(cause).strip().splitlines()), "")  # LM errors append advice lines
                 raise InvocationError(
-                    f"{stage or 'pipeline'} failed: {type(cause).__name__}: {cause}",
+                    f"{stage or 'pipeline'} failed: {type(cause).__name__}: {first_line}",
                     stage=stage, trace_id=trace_id, error_id=error_id,
                 ) from error
             log = prediction.stage_log
