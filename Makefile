@@ -46,6 +46,13 @@ demo: install
 	@# Phoenix is in the `local` dependency group, which requirements.lock (and so `install`) includes.
 	$(RUN) agentcreator demo
 
+.PHONY: screenshot
+# The README's picture of the demo trace in Phoenix; needs headless Chromium (Debian's, installed here if missing).
+screenshot: install
+	@command -v chromium >/dev/null 2>&1 || { echo "==> installing chromium"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	$(RUN) python scripts/screenshot_demo.py --output docs/phoenix-trace.png
+
 synth: install
 	$(RUN) python infra/app.py
 
