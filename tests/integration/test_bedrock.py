@@ -18,8 +18,6 @@ from agentcreator.pipeline.agent_creator import CODE_INTERPRETER_SPAN
 from agentcreator.pipeline.stages import DRAFT_PLAN, STAGES
 from tests.support.bedrock_server import (
     FAKE_ACCESS_KEY_ID,
-    BedrockConverseServer,
-    fake_aws_environment,
     parse_authorization,
     sigv4_signature_valid,
 )
@@ -27,6 +25,11 @@ from tests.support.bedrock_server import (
 MODEL = "bedrock/amazon.nova-pro-v1:0"
 MODEL_ID = "amazon.nova-pro-v1:0"
 REGION = "eu-west-1"
+
+
+@pytest.fixture
+def bedrock_region() -> str:
+    return REGION
 SOP = """# Refund request
 1. Verify the caller's identity with their order number.
 2. Look up the order and check it is within 30 days.
@@ -34,19 +37,6 @@ SOP = """# Refund request
 4. Send a confirmation email and record the call.
 """
 VOICE = "Warm, calm and concise. Patient with upset callers; never uses jargon."
-
-
-@pytest.fixture
-def bedrock(monkeypatch):
-    """The local Converse server, reached the AWS way: AWS_ENDPOINT_URL_BEDROCK_RUNTIME."""
-    for name, value in fake_aws_environment(REGION).items():
-        if value is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, value)
-    with BedrockConverseServer() as server:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", server.endpoint)
-        yield server
 
 
 @pytest.fixture

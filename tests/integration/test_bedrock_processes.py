@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.bedrock_server import BedrockConverseServer, fake_aws_environment, sigv4_signature_valid
+from tests.support.bedrock_server import sigv4_signature_valid
 from tests.support.otlp_sink import OtlpSink
 from tests.support.runtime_server import RuntimeServer, clean_environment
 
@@ -25,18 +25,6 @@ ROOT = "AgentCreator Invocation"
 SOP = "# Refund\n1. Verify the caller's identity.\n2. Look up the order.\n3. Issue the refund and send a receipt.\n"
 VOICE = "Warm, calm and concise; never uses jargon."
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def bedrock(monkeypatch):
-    for name, value in fake_aws_environment("us-east-1").items():
-        if value is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, value)
-    with BedrockConverseServer() as server:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", server.endpoint)
-        yield server
 
 
 def _cli_run(tmp_path: Path, extra_env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, list]:
