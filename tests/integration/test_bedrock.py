@@ -27,9 +27,6 @@ MODEL_ID = "amazon.nova-pro-v1:0"
 REGION = "eu-west-1"
 
 
-@pytest.fixture
-def bedrock_region() -> str:
-    return REGION
 SOP = """# Refund request
 1. Verify the caller's identity with their order number.
 2. Look up the order and check it is within 30 days.
@@ -37,6 +34,12 @@ SOP = """# Refund request
 4. Send a confirmation email and record the call.
 """
 VOICE = "Warm, calm and concise. Patient with upset callers; never uses jargon."
+
+
+@pytest.fixture
+def bedrock_region() -> str:
+    """Not the default region: proves the request is signed for the configured one."""
+    return REGION
 
 
 @pytest.fixture
