@@ -124,6 +124,12 @@ def check_endpoint(ctx: _Context) -> Check:
         return Check("endpoint", "fail", "no OTLP endpoint is configured: spans are made but sent nowhere",
                      "set OTEL_EXPORTER_OTLP_ENDPOINT (http://127.0.0.1:4318 for the collector sidecar, the "
                      "Phoenix URL locally), or LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY")
+    try:
+        ctx.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError:
+        ctx.settings = replace(ctx.settings, otlp_traces_endpoint=None)
+        return Check("endpoint", "fail", "the endpoint's port is not a number from 0 to 65535",
+                     "fix the port in OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://127.0.0.1:4318)")
     if ctx.env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip():
         source = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, used as-is"
     elif ctx.env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
