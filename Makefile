@@ -8,13 +8,14 @@ PYTEST_ARGS ?=
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export DSP_CACHEBOOL := false
 
-.PHONY: help uv install lock test test-fast lint demo synth bench clean
+.PHONY: help uv install lock test test-fast lint demo synth bench screenshot clean
 
 help:
 	@echo "make demo   run the pipeline on an example and show its trace"
 	@echo "make test   run every test (unit, integration, infra)"
 	@echo "make synth  synthesize the CDK stacks into cdk.out/"
 	@echo "make bench  run the benchmarks and write benchmarks/results.json"
+	@echo "make screenshot  retake docs/phoenix-trace.png (installs Debian's chromium if missing)"
 	@echo "make lock   re-resolve and export requirements*.lock after changing pyproject.toml"
 
 uv:
@@ -46,7 +47,6 @@ demo: install
 	@# Phoenix is in the `local` dependency group, which requirements.lock (and so `install`) includes.
 	$(RUN) agentcreator demo
 
-.PHONY: screenshot
 # The README's picture of the demo trace in Phoenix; needs headless Chromium (Debian's, installed here if missing).
 screenshot: install
 	@command -v chromium >/dev/null 2>&1 || { echo "==> installing chromium"; \

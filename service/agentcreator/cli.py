@@ -45,12 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                     dest="subcommand", required=True, parser_class=_OneLineErrorParser
                 )
             where = groups[path[0]]
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as missing:  # a command whose module is not built yet
-            if not module_name.startswith(missing.name or "\0"):
-                raise
-            continue
+        module = importlib.import_module(module_name)
         sub = where.add_parser(path[-1], help=help_text, description=help_text)
         module.configure_parser(sub)
         sub.set_defaults(_run=module.run)

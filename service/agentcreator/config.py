@@ -107,8 +107,13 @@ def normalize_traces_endpoint(url: str, variable: str = "OTEL_EXPORTER_OTLP_ENDP
     """Turn a base URL (``https://host/api/public/otel``) or a full traces URL into the traces URL."""
     url = url.strip()
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{variable}={url!r} is not an http(s) URL with a host (e.g. http://127.0.0.1:4318)")
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise ConfigError(f"{variable}={url!r} is not an http(s) URL with a host and a valid port "
+                          "(e.g. http://127.0.0.1:4318)")
     base = url.rstrip("/")
     return base if base.endswith(_TRACES_PATH) else base + _TRACES_PATH
 

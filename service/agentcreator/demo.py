@@ -185,23 +185,11 @@ def check_trace(stored: Sequence[dict[str, Any]], local: Sequence[Any], agent_id
     ])
 
 
-def _read_inputs(args: argparse.Namespace) -> tuple[str, str]:
-    from agentcreator.pipeline.limits import MAX_SOP_BYTES, MAX_VOICE_BYTES, agent_id_problem
-    from agentcreator.pipeline.lm import validate_model
-    from agentcreator.run_command import UsageError, _read
-
-    validate_model(args.lm, "--lm")
-    problem = agent_id_problem(args.agent_id)
-    if problem:
-        raise UsageError(f"--agent-id: {problem}")
-    return _read(args.sop, "SOP", MAX_SOP_BYTES), _read(args.voice, "voice", MAX_VOICE_BYTES)
-
-
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     from agentcreator.config import ConfigError
     from agentcreator.phoenix_server import PhoenixServer, phoenix_installed
-    from agentcreator.run_command import UsageError
+    from agentcreator.run_command import UsageError, read_inputs
 
     err = sys.stderr
     if not phoenix_installed():
@@ -209,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
               "(run `make demo`, which installs it)", file=err)
         return 2
     try:
-        sop, voice = _read_inputs(args)
+        sop, voice = read_inputs(args.sop, args.voice, args.agent_id, args.lm, "--lm")
     except (UsageError, ConfigError) as error:
         print(f"agentcreator demo: error: {error}", file=err)
         return 2

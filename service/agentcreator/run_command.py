@@ -46,6 +46,18 @@ def _read(path: Path, what: str, limit: int) -> str:
     return text
 
 
+def read_inputs(sop: Path, voice: Path, agent_id: str, model: str, model_source: str) -> tuple[str, str]:
+    """Validate what ``run`` and ``demo`` take from the command line; raise UsageError/ConfigError."""
+    from agentcreator.pipeline.limits import MAX_SOP_BYTES, MAX_VOICE_BYTES, agent_id_problem
+    from agentcreator.pipeline.lm import validate_model
+
+    validate_model(model, model_source)
+    problem = agent_id_problem(agent_id)
+    if problem:
+        raise UsageError(f"--agent-id: {problem}")
+    return _read(sop, "SOP", MAX_SOP_BYTES), _read(voice, "voice", MAX_VOICE_BYTES)
+
+
 def _open_for_writing(path: Path, what: str) -> TextIO:
     try:
         return path.open("w", encoding="utf-8")
@@ -56,20 +68,12 @@ def _open_for_writing(path: Path, what: str) -> TextIO:
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     from agentcreator.config import ConfigError, load_settings
-    from agentcreator.pipeline.limits import MAX_SOP_BYTES, MAX_VOICE_BYTES, agent_id_problem
 
     trace_stream: TextIO | None = None
     try:
         settings = load_settings()
         model = args.lm or settings.lm
-        from agentcreator.pipeline.lm import validate_model
-
-        validate_model(model, "--lm" if args.lm else "AGENTCREATOR_LM")
-        problem = agent_id_problem(args.agent_id)
-        if problem:
-            raise UsageError(f"--agent-id: {problem}")
-        sop = _read(args.sop, "SOP", MAX_SOP_BYTES)
-        voice = _read(args.voice, "voice", MAX_VOICE_BYTES)
+        sop, voice = read_inputs(args.sop, args.voice, args.agent_id, model, "--lm" if args.lm else "AGENTCREATOR_LM")
         if args.trace_file:
             trace_stream = _open_for_writing(args.trace_file, "trace file")
         if args.output:
