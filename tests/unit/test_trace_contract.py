@@ -144,3 +144,27 @@ def test_a_failing_stage_marks_stage_and_root_error_and_the_trace_is_exported() 
 def test_result_traceparent_names_the_root_span(full_run) -> None:
     root = next(span for span in full_run.spans if span.parent is None)
     assert full_run.result.traceparent == f"00-{root.context.trace_id:032x}-{root.context.span_id:016x}-01"
+
+
+def test_only_llm_and_tool_spans_of_openinference_are_kept(full_run) -> None:
+    """CHAIN spans that repeat the stage's inputs are not recorded (telemetry/dspy_spans.py)."""
+    names = {span.name for span in full_run.spans}
+    assert names == {"AgentCreator Invocation", *STAGE_COUNTS, "Code Interpreter Tool",
+                     "LM.__call__", "code_interpreter.__call__", "finish.__call__"}
+    kinds = Counter(span.attributes.get("openinference.span.kind") for span in full_run.spans)
+    assert set(kinds) == {"AGENT", None, "LLM", "TOOL"}
+
+
+def test_instrumentation_wraps_only_lm_and_tools_and_shutdown_undoes_it() -> None:
+    import dspy
+
+    from agentcreator import telemetry
+    from agentcreator.config import load_settings
+    from agentcreator.telemetry.setup import ensure_dspy_instrumented
+
+    telemetry.configure_tracing(load_settings({}))
+    ensure_dspy_instrumented()
+    assert hasattr(dspy.LM.__call__, "__wrapped__") and hasattr(dspy.Tool.__call__, "__wrapped__")
+    assert not hasattr(dspy.Predict.forward, "__wrapped__") and not hasattr(dspy.Module.__call__, "__wrapped__")
+    telemetry.shutdown()
+    assert not hasattr(dspy.LM.__call__, "__wrapped__") and not hasattr(dspy.Tool.__call__, "__wrapped__")
