@@ -157,14 +157,19 @@ def test_only_llm_and_tool_spans_of_openinference_are_kept(full_run) -> None:
 
 def test_instrumentation_wraps_only_lm_and_tools_and_shutdown_undoes_it() -> None:
     import dspy
+    from openinference.instrumentation.dspy import CopyableFunctionWrapper
 
     from agentcreator import telemetry
     from agentcreator.config import load_settings
     from agentcreator.telemetry.setup import ensure_dspy_instrumented
 
+    def wrapped(cls: type, name: str) -> bool:
+        return isinstance(cls.__dict__[name], CopyableFunctionWrapper)
+
     telemetry.configure_tracing(load_settings({}))
     ensure_dspy_instrumented()
-    assert hasattr(dspy.LM.__call__, "__wrapped__") and hasattr(dspy.Tool.__call__, "__wrapped__")
-    assert not hasattr(dspy.Predict.forward, "__wrapped__") and not hasattr(dspy.Module.__call__, "__wrapped__")
+    assert wrapped(dspy.LM, "__call__") and wrapped(dspy.Tool, "__call__")
+    assert not wrapped(dspy.Predict, "forward") and not wrapped(dspy.Module, "__call__")
+    assert not wrapped(dspy.ChatAdapter.__mro__[1], "__call__")
     telemetry.shutdown()
-    assert not hasattr(dspy.LM.__call__, "__wrapped__") and not hasattr(dspy.Tool.__call__, "__wrapped__")
+    assert not wrapped(dspy.LM, "__call__") and not wrapped(dspy.Tool, "__call__")
