@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextvars
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dspy
 from opentelemetry.trace import Status, StatusCode
@@ -31,6 +31,9 @@ from agentcreator.pipeline.stages import (
 )
 from agentcreator.telemetry import get_tracer
 from agentcreator.tools import run_python
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 MAX_PLAN_ITERATIONS = 4
 MAX_CODE_ITERATIONS = 3
@@ -83,45 +86,56 @@ class AgentCreator(dspy.Module):
         self.review_code = dspy.Predict(sig.ReviewCode)
         self.generate_prompt = dspy.Predict(sig.GeneratePrompt)
 
-    def _stage(self, name: str, predictor: Any, iteration: int | None = None, **inputs: Any) -> Any:
+    def _stage(self, name: str, predictor: Any, log: StageLog, iteration: int | None = None, **inputs: Any) -> Any:
         with stage_span(name, iteration):
-            return predictor(**inputs)
+            output = predictor(**inputs)
+        log.count(name, iteration or 1)
+        return output
+
+    @staticmethod
+    def _until_approved(
+        limit: int, produce: Callable[[int, str], Any], review: Callable[[int, Any], Any]
+    ) -> tuple[Any, bool]:
+        """Produce, review, and produce again with the review's feedback, until approved or out of turns."""
+        feedback, output = "none", None
+        for iteration in range(1, limit + 1):
+            output = produce(iteration, feedback)
+            verdict = review(iteration, output)
+            if verdict.verdict == "approve":
+                return output, True
+            feedback = verdict.feedback
+        return output, False
 
     def _plan_loop(self, sop: Any, log: StageLog) -> str:
-        feedback, plan = "none", ""
-        for iteration in range(1, MAX_PLAN_ITERATIONS + 1):
-            plan = self._stage(
-                DRAFT_PLAN, self.draft_plan, iteration,
+        plan, log.plan_approved = self._until_approved(
+            MAX_PLAN_ITERATIONS,
+            lambda iteration, feedback: self._stage(
+                DRAFT_PLAN, self.draft_plan, log, iteration,
                 sop_summary=sop.sop_summary, steps=sop.steps, tools_needed=sop.tools_needed,
                 review_feedback=feedback,
-            ).plan
-            log.count(DRAFT_PLAN, iteration)
-            review = self._stage(REVIEW_PLAN, self.review_plan, iteration, steps=sop.steps, plan=plan)
-            log.count(REVIEW_PLAN, iteration)
-            if review.verdict == "approve":
-                log.plan_approved = True
-                break
-            feedback = review.feedback
+            ).plan,
+            lambda iteration, plan: self._stage(
+                REVIEW_PLAN, self.review_plan, log, iteration, steps=sop.steps, plan=plan
+            ),
+        )
         return plan
 
     def _code_loop(self, plan: str, sop: Any, log: StageLog) -> str:
-        feedback, code = "none", ""
-        for iteration in range(1, MAX_CODE_ITERATIONS + 1):
-            generated = self._stage(
-                GENERATE_CODE, self.generate_code, iteration,
-                plan=plan, tools_needed=sop.tools_needed, review_feedback=feedback,
-            )
-            code = generated.code
-            log.count(GENERATE_CODE, iteration)
+        def review(iteration: int, generated: Any) -> Any:
             observations = [v for k, v in generated.trajectory.items() if k.startswith("observation_")]
             report = observations[-1] if observations else "the code was not run"
-            review = self._stage(REVIEW_CODE, self.review_code, iteration, plan=plan, code=code, test_report=report)
-            log.count(REVIEW_CODE, iteration)
-            if review.verdict == "approve":
-                log.code_approved = True
-                break
-            feedback = review.feedback
-        return code
+            return self._stage(REVIEW_CODE, self.review_code, log, iteration,
+                               plan=plan, code=generated.code, test_report=report)
+
+        generated, log.code_approved = self._until_approved(
+            MAX_CODE_ITERATIONS,
+            lambda iteration, feedback: self._stage(
+                GENERATE_CODE, self.generate_code, log, iteration,
+                plan=plan, tools_needed=sop.tools_needed, review_feedback=feedback,
+            ),
+            review,
+        )
+        return generated.code
 
     def forward(self, sop: str, voice_personality: str) -> dspy.Prediction:
         """DSPy's entry point (``module(...)``); the invocation calls ``create_agent`` directly."""
@@ -133,17 +147,15 @@ class AgentCreator(dspy.Module):
         log = StageLog()
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="agentcreator-stage") as pool:
             voice_future = _in_thread(
-                pool, lambda: self._stage(PARSE_VOICE, self.parse_voice, voice_personality=voice_personality)
+                pool, lambda: self._stage(PARSE_VOICE, self.parse_voice, log, voice_personality=voice_personality)
             )
-            parsed_sop = self._stage(PARSE_SOP, self.parse_sop, sop=sop)
-            log.count(PARSE_SOP)
+            parsed_sop = self._stage(PARSE_SOP, self.parse_sop, log, sop=sop)
             plan = self._plan_loop(parsed_sop, log)
 
             def prompt_stage() -> str:
                 voice = voice_future.result()
-                log.count(PARSE_VOICE)
                 return self._stage(
-                    GENERATE_PROMPT, self.generate_prompt,
+                    GENERATE_PROMPT, self.generate_prompt, log,
                     voice_profile=voice.voice_profile, tone_traits=voice.tone_traits,
                     plan=plan, tool_names=parsed_sop.tools_needed,
                 ).system_prompt
@@ -151,5 +163,4 @@ class AgentCreator(dspy.Module):
             prompt_future = _in_thread(pool, prompt_stage)
             code = self._code_loop(plan, parsed_sop, log)
             system_prompt = prompt_future.result()
-        log.count(GENERATE_PROMPT)
         return dspy.Prediction(plan=plan, code=code, system_prompt=system_prompt, stage_log=log)
