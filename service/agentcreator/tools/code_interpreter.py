@@ -63,16 +63,20 @@ def sandbox_environment() -> dict[str, str]:
 
 
 # Runs first in the child: set its limits, then run the script as __main__. Done here rather
-# than in a preexec_fn, which is not safe in a multi-threaded server.
+# than in a preexec_fn, which is not safe in a multi-threaded server; exec() rather than runpy,
+# whose imports cost about 12 ms of every run.
 _BOOTSTRAP = """
-import resource, runpy, sys
+import resource, sys
 memory, cpu, fsize, script = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
 resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 sys.argv = [script]
-runpy.run_path(script, run_name="__main__")
+with open(script, encoding="utf-8") as source:
+    code = compile(source.read(), script, "exec")
+del memory, cpu, fsize, resource, source
+exec(code, {"__name__": "__main__", "__file__": script, "__builtins__": __builtins__})
 """
 
 
