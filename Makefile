@@ -34,14 +34,14 @@ lock: uv
 	$(UV) export --quiet --no-hashes --all-groups --output-file requirements.lock
 	$(UV) export --quiet --no-hashes --no-default-groups --no-emit-project --output-file requirements-runtime.lock
 
-test: install
+test: install lint
 	$(RUN) pytest $(PYTEST_ARGS)
 
 test-fast: install
 	$(RUN) pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: install
-	$(RUN) ruff check service tests infra benchmarks
+	$(RUN) ruff check service tests infra benchmarks scripts
 
 demo: install
 	@# Phoenix is in the `local` dependency group, which requirements.lock (and so `install`) includes.

@@ -9,7 +9,8 @@ round's turns divided by the round's LLM calls; figures are medians over rounds.
 steadier of the two.
 
 ``full-allspans`` is our telemetry with every openinference span (as before the lean
-instrumentor), kept to show what that change saves.
+instrumentor), kept to show what that change saves; ``full-noexport`` is our telemetry with no
+OTLP exporter, which splits the cost into making spans and exporting them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from benchmarks.common import Worker, log, median
 from benchmarks.sink import QuietSink
 
 LM = "offline:plan_rejections=4,code_rejections=3"
-VARIANTS = ("none", "openinference", "full", "full-allspans")
+VARIANTS = ("none", "openinference", "full", "full-allspans", "full-noexport")
 ROUNDS = 15
 INVOCATIONS_PER_TURN = 2
 
@@ -51,6 +52,7 @@ def main(rounds: int = ROUNDS) -> dict[str, Any]:
     full, oi = cost("full", "elapsed_s"), cost("openinference", "elapsed_s")
     allspans = cost("full-allspans", "elapsed_s")
     full_cpu, oi_cpu = cost("full", "cpu_s"), cost("openinference", "cpu_s")
+    making_cpu = cost("full-noexport", "cpu_s")
     allspans_cpu = cost("full-allspans", "cpu_s")
     calls = turns[0]["none"]["llm_calls"]
     none_ms = median([t["none"]["elapsed_s"] / calls * 1000 for t in turns])
@@ -59,6 +61,8 @@ def main(rounds: int = ROUNDS) -> dict[str, Any]:
         "overhead_ratio_vs_openinference": round(full / oi, 3) if oi > 0 else None,
         "overhead_cpu_ms_per_llm_call": round(full_cpu, 3),
         "overhead_cpu_ratio_vs_openinference": round(full_cpu / oi_cpu, 3) if oi_cpu > 0 else None,
+        "making_spans_cpu_ms_per_llm_call": round(making_cpu, 3),
+        "exporting_spans_cpu_ms_per_llm_call": round(full_cpu - making_cpu, 3),
         "openinference_ms_per_llm_call": round(oi, 3),
         "openinference_cpu_ms_per_llm_call": round(oi_cpu, 3),
         "all_spans_ms_per_llm_call": round(allspans, 3),

@@ -89,6 +89,13 @@ def main() -> int:
     m = results["machine"]
     print(f"\nAgentCreator benchmarks — {m['cores']} cores, {m['cpu_model']}, Python {m['python']}, {m['date']}")
     print(table(verdicts))
+    overhead_split = details.get("overhead", {})
+    if "making_spans_cpu_ms_per_llm_call" in overhead_split:
+        making = overhead_split["making_spans_cpu_ms_per_llm_call"]
+        exporting = overhead_split["exporting_spans_cpu_ms_per_llm_call"]
+        print(f"\noverhead, CPU per LLM call: making the spans {making} ms, exporting them {exporting} ms")
+    if "rss_delta_trimmed_mb" in details.get("memory", {}):
+        print(f"memory, after gc and malloc_trim: {details['memory']['rss_delta_trimmed_mb']} MB")
     held = sum(v["pass"] for v in verdicts.values())
     print(f"\n{held}/{len(verdicts)} targets hold; {results['bench_seconds']} s; wrote {RESULTS}")
     failed = [name for name, result in details.items() if "error" in result]

@@ -1,6 +1,6 @@
 """One benchmark variant in its own process, driven over stdin/stdout (one JSON line each way).
 
-    python -m benchmarks.worker --variant none|openinference|full [--endpoint URL] [--real-sandbox]
+    python -m benchmarks.worker --variant none|openinference|full|full-noexport [--endpoint URL] [--real-sandbox]
 
 Variants: ``none`` (no provider, nothing instrumented), ``openinference`` (an SDK provider,
 openinference's DSPyInstrumentor with its defaults, batch export over OTLP/HTTP: what one
@@ -40,7 +40,7 @@ def _setup(variant: str, endpoint: str) -> Any:
     from agentcreator.config import load_settings
 
     env = {"AGENTCREATOR_LM": _ROOT_LM}
-    if endpoint and variant.startswith("full"):
+    if endpoint and variant.startswith("full") and variant != "full-noexport":
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
     settings = load_settings(env)
     if variant.startswith("full"):

@@ -35,6 +35,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "OTEL_EXPORTER_OTLP_PROTOCOL": ("http/protobuf or grpc", "http/protobuf"),
     "OTEL_EXPORTER_OTLP_TIMEOUT": ("export timeout in seconds", "10"),
     "OTEL_DEBUG": ("also print every span to the console", "false"),
+    "OTEL_BSP_MAX_QUEUE_SIZE": ("spans queued for export; set either size and both are the SDK's", "512"),
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": ("spans in one export request", "64"),
     "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": ("record prompts and completions on LLM spans", "true"),
     "AGENTCREATOR_MAX_CONTENT_BYTES": ("truncate each recorded prompt/completion to this many bytes", "16384"),
     "LANGFUSE_PUBLIC_KEY": ("with the secret key: export to Langfuse with Basic auth", "unset"),
@@ -68,6 +70,10 @@ LANGFUSE_DEFAULT_HOST = "https://cloud.langfuse.com"
 LANGFUSE_OTLP_PATH = "/api/public/otel"
 _TRACES_PATH = "/v1/traces"
 _PROTOCOLS = ("http/protobuf", "grpc")
+# Smaller than the SDK's 2048-span queue and 512-span batches: our LLM spans hold their prompts
+# (10-50 KB each), so the SDK's defaults keep ~40 MB queued and build 15 MB export requests
+# (over a gRPC collector's 4 MiB limit). Measured in benchmarks/memory.py.
+SPAN_BATCH_LIMITS = {"max_queue_size": 512, "max_export_batch_size": 64}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -93,6 +99,7 @@ class Settings:
     shutdown_grace_s: float = 25.0
     lm_timeout_s: float = 120.0
     lm_retries: int = 3
+    span_batch_limits: Mapping[str, int] = field(default_factory=lambda: dict(SPAN_BATCH_LIMITS))
     lm_retry_max_delay_s: float = 20.0
     aws_region: str | None = None
     bedrock_runtime_endpoint: str | None = None
@@ -243,6 +250,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         "shutdown_grace_s": _number(env, "AGENTCREATOR_SHUTDOWN_GRACE_S", 25.0),
         "lm_timeout_s": _number(env, "AGENTCREATOR_LM_TIMEOUT_S", 120.0, minimum=0.01),
         "lm_retries": _number(env, "AGENTCREATOR_LM_RETRIES", 3, kind=int),
+        # either standard size set: the SDK reads both itself, with its warn-and-default handling
+        "span_batch_limits": {} if any(env.get(name) for name in (
+            "OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE")) else dict(SPAN_BATCH_LIMITS),
         "lm_retry_max_delay_s": _number(env, "AGENTCREATOR_LM_RETRY_MAX_DELAY_S", 20.0),
         "aws_region": _aws_region(env),
         "bedrock_runtime_endpoint": _bedrock_endpoint(env),

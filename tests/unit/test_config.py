@@ -92,3 +92,8 @@ def test_bad_values_fail_with_one_line_naming_the_variable(env: dict[str, str], 
 
 def test_explicit_arguments_win_over_environment() -> None:
     assert load_settings({"AGENTCREATOR_LM": "offline"}, lm="offline:latency_ms=5").lm == "offline:latency_ms=5"
+
+
+def test_span_batches_are_small_unless_the_standard_sizes_are_set() -> None:
+    assert dict(load_settings({}).span_batch_limits) == {"max_queue_size": 512, "max_export_batch_size": 64}
+    assert dict(load_settings({"OTEL_BSP_MAX_QUEUE_SIZE": "4096"}).span_batch_limits) == {}

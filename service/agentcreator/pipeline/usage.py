@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dspy.utils.usage_tracker import UsageTracker
 from opentelemetry import trace
 
 from agentcreator.telemetry.genai import usage_attributes
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 def _tokens(usage: Mapping[str, Any], *names: str) -> int:

@@ -7,7 +7,6 @@ so a process, a test or a benchmark can configure, run and tear down cleanly.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 from typing import TYPE_CHECKING
@@ -76,19 +75,6 @@ def _otlp_exporter(settings: Settings) -> SpanExporter:
     return HttpExporter(endpoint=settings.otlp_traces_endpoint, headers=headers, timeout=settings.otlp_timeout_s)
 
 
-# Smaller than the SDK's 2048-span queue and 512-span batches: our LLM spans hold their prompts
-# (10-50 KB each), so the SDK's defaults keep ~40 MB queued and build 15 MB export requests
-# (over a gRPC collector's 4 MiB limit). Measured in benchmarks/memory.py; either knob set
-# in the environment leaves both to the SDK.
-BATCH_LIMITS = {"max_queue_size": 512, "max_export_batch_size": 64}
-
-
-def _batch_limits() -> dict[str, int]:
-    if any(os.environ.get(name) for name in ("OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE")):
-        return {}
-    return dict(BATCH_LIMITS)
-
-
 def _instrument_dspy(provider: TracerProvider, settings: Settings) -> object:
     from openinference.instrumentation import TraceConfig
 
@@ -123,8 +109,9 @@ def configure_tracing(
         provider.add_span_processor(session_baggage_processor())
         wrap = lambda exporter: GenAiSpanExporter(exporter, max_content_bytes=settings.max_content_bytes)  # noqa: E731
         if settings.otlp_traces_endpoint:
+            exporter = wrap(_otlp_exporter(settings))
             provider.add_span_processor(
-                DropCountingBatchSpanProcessor(wrap(_otlp_exporter(settings)), _State.drops, **_batch_limits())
+                DropCountingBatchSpanProcessor(exporter, _State.drops, **settings.span_batch_limits)
             )
         if settings.debug:
             provider.add_span_processor(SimpleSpanProcessor(wrap(ConsoleSpanExporter(out=sys.stdout))))
