@@ -24,7 +24,7 @@ from agentcreator.telemetry.genai import GenAiSpanExporter
 from agentcreator.telemetry.ids import ProcessRandomIdGenerator
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from opentelemetry.sdk.trace import SpanProcessor
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -42,6 +42,7 @@ class _State:
     tracer: trace.Tracer | None = None
     tracer_provider: TracerProvider | None = None
     settings: Settings | None = None
+    undo: list[Callable[[], None]] = []  # patches made while configuring, undone by shutdown
     instrument = True
     drops = DropCounter()
 
@@ -60,11 +61,11 @@ def build_resource(settings: Settings) -> Resource:
 
 def _otlp_exporter(settings: Settings) -> SpanExporter:
     headers = dict(settings.otlp_headers)
-    if settings.otlp_protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+    from agentcreator.telemetry import otlp_encoding  # imports the OTLP protobufs: only when exporting
 
+    if settings.otlp_protocol == "grpc":
         endpoint = grpc_endpoint(settings.otlp_traces_endpoint or "")
-        return GrpcExporter(
+        return otlp_encoding.grpc_span_exporter_class()(
             endpoint=endpoint,
             insecure=endpoint.startswith("http://"),
             headers=headers,
@@ -72,6 +73,8 @@ def _otlp_exporter(settings: Settings) -> SpanExporter:
         )
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
+    otlp_encoding.install()
+    _State.undo.append(otlp_encoding.uninstall)
     return HttpExporter(endpoint=settings.otlp_traces_endpoint, headers=headers, timeout=settings.otlp_timeout_s)
 
 
@@ -171,8 +174,9 @@ def shutdown(timeout_s: float = 10.0) -> bool:
     that we wait on for at most ``timeout_s``. Returns False if that bound was hit.
     """
     with _State.lock:
-        provider, instrumentor = _State.provider, _State.instrumentor
+        provider, instrumentor, undo = _State.provider, _State.instrumentor, _State.undo
         _State.provider = _State.instrumentor = _State.settings = None
+        _State.undo = []
     if instrumentor is not None:
         instrumentor.uninstrument()  # type: ignore[attr-defined]
     if provider is None:
@@ -180,6 +184,8 @@ def shutdown(timeout_s: float = 10.0) -> bool:
     worker = threading.Thread(target=provider.shutdown, name="otel-shutdown", daemon=True)
     worker.start()
     worker.join(timeout_s)
+    while undo:
+        undo.pop()()
     if worker.is_alive():
         _log.warning("telemetry shutdown did not finish within %.1f s; unsent spans were dropped", timeout_s)
         return False
