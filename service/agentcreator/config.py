@@ -39,6 +39,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": ("spans in one export request", "64"),
     "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": ("record prompts and completions on LLM spans", "true"),
     "AGENTCREATOR_MAX_CONTENT_BYTES": ("truncate each recorded prompt/completion to this many bytes", "16384"),
+    "AGENTCREATOR_MAX_SPAN_CONTENT_BYTES": (
+        "and all of one span's strings together to this many (X-Ray rejects segments over 64 KB)", "40960"),
     "LANGFUSE_PUBLIC_KEY": ("with the secret key: export to Langfuse with Basic auth", "unset"),
     "LANGFUSE_SECRET_KEY": ("with the public key: export to Langfuse with Basic auth", "unset"),
     "LANGFUSE_HOST": ("Langfuse base URL", "https://cloud.langfuse.com"),
@@ -94,6 +96,7 @@ class Settings:
     debug: bool = False
     capture_content: bool = True
     max_content_bytes: int = 16384
+    max_span_content_bytes: int = 40960
     lm: str = DEFAULT_LM
     max_concurrency: int = 64
     shutdown_grace_s: float = 25.0
@@ -245,6 +248,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         "debug": _bool(env, "OTEL_DEBUG", False),
         "capture_content": _bool(env, "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", True),
         "max_content_bytes": _number(env, "AGENTCREATOR_MAX_CONTENT_BYTES", 16384, kind=int, minimum=256),
+        "max_span_content_bytes": _number(env, "AGENTCREATOR_MAX_SPAN_CONTENT_BYTES", 40960, kind=int, minimum=4096),
         "lm": env.get("AGENTCREATOR_LM", "").strip() or DEFAULT_LM,
         "max_concurrency": _number(env, "AGENTCREATOR_MAX_CONCURRENCY", 64, kind=int, minimum=1),
         "shutdown_grace_s": _number(env, "AGENTCREATOR_SHUTDOWN_GRACE_S", 25.0),

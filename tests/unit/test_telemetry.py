@@ -78,3 +78,24 @@ def test_configure_is_idempotent_and_shutdown_is_bounded() -> None:
     started = time.perf_counter()
     telemetry.shutdown(timeout_s=1.0)
     assert time.perf_counter() - started < 3.0
+
+
+def _string_bytes(span) -> int:
+    return sum(len(v.encode()) for v in span.attributes.values() if isinstance(v, str))
+
+
+def test_every_span_stays_within_the_span_budget_for_x_ray() -> None:
+    big_sop = "# SOP\n" + "\n".join(f"{i}. Verify step {i} of the procedure carefully." * 8 for i in range(1, 60))
+    run = run_pipeline("offline", {"AGENTCREATOR_MAX_SPAN_CONTENT_BYTES": "24576"}, sop=big_sop)
+    llm_spans = [s for s in run.spans if s.attributes.get("openinference.span.kind") == "LLM"]
+    assert max(_string_bytes(s) for s in llm_spans) <= 24576
+    parse_sop_llm = max(llm_spans, key=_string_bytes)
+    assert "…[truncated" in parse_sop_llm.attributes["gen_ai.prompt"]
+    # short attributes stay whole while the long ones share the budget
+    assert parse_sop_llm.attributes["gen_ai.system"] == "agentcreator.offline (simulated)"
+
+
+def test_default_span_budget_keeps_llm_spans_under_x_rays_segment_limit() -> None:
+    big_sop = "# SOP\n" + "\n".join(f"{i}. Verify step {i} of the procedure carefully." * 8 for i in range(1, 60))
+    run = run_pipeline("offline", sop=big_sop)
+    assert max(_string_bytes(s) for s in run.spans) <= 40960

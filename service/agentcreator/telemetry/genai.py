@@ -45,11 +45,32 @@ def usage_attributes(input_tokens: int, output_tokens: int) -> Iterator[tuple[st
     yield "llm.token_count.total", total
 
 
+_MARKER_BYTES = 40  # room for "…[truncated N bytes]"
+
+
+def _byte_length(value: str) -> int:
+    return len(value) if value.isascii() else len(value.encode())
+
+
 def _truncate(value: str, limit: int) -> str:
     data = value.encode()
     if len(data) <= limit:
         return value
     return data[:limit].decode(errors="ignore") + f"…[truncated {len(data) - limit} bytes]"
+
+
+def _share_cap(sizes: list[int], budget: int) -> int | None:
+    """The largest cap c with sum(min(size, c)) <= budget (None when all fits): long strings are
+    cut to the same length, short ones stay whole."""
+    if sum(sizes) <= budget:
+        return None
+    ordered, remaining = sorted(sizes), budget
+    for index, size in enumerate(ordered):
+        share = remaining // (len(ordered) - index)
+        if size > share:
+            return share
+        remaining -= size
+    return None
 
 
 def genai_attributes(attributes: Mapping[str, AttributeValue]) -> Iterator[tuple[str, AttributeValue]]:
@@ -71,11 +92,13 @@ def genai_attributes(attributes: Mapping[str, AttributeValue]) -> Iterator[tuple
 
 
 class GenAiSpanExporter(SpanExporter):
-    """Wraps any exporter: adds gen_ai.* to LLM spans and truncates long strings before export."""
+    """Wraps any exporter: adds gen_ai.* to LLM spans and truncates long strings before export:
+    each to ``max_content_bytes``, and all of a span's together to ``max_span_bytes``."""
 
-    def __init__(self, inner: SpanExporter, *, max_content_bytes: int = 16384) -> None:
+    def __init__(self, inner: SpanExporter, *, max_content_bytes: int = 16384, max_span_bytes: int = 40960) -> None:
         self._inner = inner
         self._limit = max_content_bytes
+        self._span_budget = max_span_bytes
 
     @property
     def inner(self) -> SpanExporter:
@@ -88,6 +111,7 @@ class GenAiSpanExporter(SpanExporter):
         for key, value in attributes.items():
             if isinstance(value, str) and len(value) > self._limit // 4:
                 attributes[key] = _truncate(value, self._limit)
+        self._fit_span_budget(attributes)
         return ReadableSpan(
             name=span.name,
             context=span.context,
@@ -102,6 +126,19 @@ class GenAiSpanExporter(SpanExporter):
             end_time=span.end_time,
             instrumentation_scope=span.instrumentation_scope,
         )
+
+    def _fit_span_budget(self, attributes: dict[str, AttributeValue]) -> None:
+        """Keep a span's strings within one budget: an LLM span carries its prompt up to four
+        times (input.value, messages, gen_ai.prompt), and X-Ray rejects a segment over 64 KB."""
+        sizes = {key: _byte_length(value) for key, value in attributes.items() if isinstance(value, str)}
+        long = {key: size for key, size in sizes.items() if size > _MARKER_BYTES}
+        short_total = sum(sizes.values()) - sum(long.values())
+        cap = _share_cap(list(long.values()), self._span_budget - short_total - _MARKER_BYTES * len(long))
+        if cap is None:
+            return
+        for key, size in long.items():
+            if size > cap:
+                attributes[key] = _truncate(str(attributes[key]), cap)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         return self._inner.export([self._mapped(span) for span in spans])

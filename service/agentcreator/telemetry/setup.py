@@ -110,7 +110,11 @@ def configure_tracing(
             return _State.provider
         provider = TracerProvider(resource=build_resource(settings), id_generator=ProcessRandomIdGenerator())
         provider.add_span_processor(session_baggage_processor())
-        wrap = lambda exporter: GenAiSpanExporter(exporter, max_content_bytes=settings.max_content_bytes)  # noqa: E731
+
+        def wrap(exporter: SpanExporter) -> SpanExporter:
+            return GenAiSpanExporter(exporter, max_content_bytes=settings.max_content_bytes,
+                                     max_span_bytes=settings.max_span_content_bytes)
+
         if settings.otlp_traces_endpoint:
             exporter = wrap(_otlp_exporter(settings))
             provider.add_span_processor(
