@@ -53,6 +53,8 @@ def _byte_length(value: str) -> int:
 
 
 def _truncate(value: str, limit: int) -> str:
+    if value.isascii():  # the common case: characters are bytes, no encoding round trip
+        return value if len(value) <= limit else value[:limit] + f"…[truncated {len(value) - limit} bytes]"
     data = value.encode()
     if len(data) <= limit:
         return value
