@@ -97,3 +97,13 @@ def test_explicit_arguments_win_over_environment() -> None:
 def test_span_batches_are_small_unless_the_standard_sizes_are_set() -> None:
     assert dict(load_settings({}).span_batch_limits) == {"max_queue_size": 512, "max_export_batch_size": 64}
     assert dict(load_settings({"OTEL_BSP_MAX_QUEUE_SIZE": "4096"}).span_batch_limits) == {}
+
+
+def test_every_variable_is_in_the_readme_configuration_table() -> None:
+    from pathlib import Path
+
+    from agentcreator.config import VARIABLES
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme[readme.index("## Configuration"):readme.index("## Running against Amazon Bedrock")]
+    assert [name for name in VARIABLES if f"`{name}`" not in table] == []
