@@ -10,11 +10,12 @@ redeploy of that environment's service (see docs/deploy.md).
 
 from __future__ import annotations
 
-import base64
 import getpass
 import re
 import sys
 from typing import TYPE_CHECKING, TextIO
+
+from agentcreator.config import langfuse_authorization
 
 if TYPE_CHECKING:
     import argparse
@@ -30,12 +31,6 @@ def secret_name(env: str) -> str:
     if not ENVIRONMENT_NAME.match(env):
         raise ValueError(f"environment name {env!r} must match {ENVIRONMENT_NAME.pattern}")
     return SECRET_NAME_TEMPLATE.format(env=env)
-
-
-def authorization_header(public_key: str, secret_key: str) -> str:
-    """Langfuse's OTLP endpoint takes Basic auth, not Bearer."""
-    token = base64.b64encode(f"{public_key}:{secret_key}".encode()).decode("ascii")
-    return f"Basic {token}"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -80,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     client = boto3.client("secretsmanager", region_name=args.region)
     try:
         version = client.put_secret_value(
-            SecretId=name, SecretString=authorization_header(public_key, secret_key)
+            SecretId=name, SecretString=langfuse_authorization(public_key, secret_key)
         )["VersionId"]
     except ClientError as failed:
         error = failed.response.get("Error", {})

@@ -12,6 +12,7 @@ from moto import mock_aws
 
 from agentcreator import secrets_command
 from agentcreator.cli import main
+from agentcreator.config import langfuse_authorization
 
 REGION = "eu-west-1"
 NAME = "agentcreator/staging/langfuse-otlp-authorization"
@@ -44,7 +45,7 @@ def _expected_header() -> str:
 
 
 def test_header_is_basic_base64_of_public_and_secret():
-    header = secrets_command.authorization_header(PUBLIC, SECRET)
+    header = langfuse_authorization(PUBLIC, SECRET)
     assert header == _expected_header()
     assert base64.b64decode(header.removeprefix("Basic ")).decode() == f"{PUBLIC}:{SECRET}"
 
