@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from agentcreator.cli import main
+from tests.unit.conftest import EXAMPLES
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SOP = str(EXAMPLES / "sops" / "refund-request.md")
 VOICE = str(EXAMPLES / "voices" / "warm-concierge.md")
 FAKE_SECRET = "sk-lf-00000000-fake-secret-for-tests"

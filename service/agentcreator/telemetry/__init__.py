@@ -4,7 +4,6 @@ from agentcreator.telemetry.baggage import set_session_context
 from agentcreator.telemetry.setup import (
     configure_tracing,
     dropped_span_count,
-    force_flush,
     get_tracer,
     shutdown,
 )
@@ -12,7 +11,6 @@ from agentcreator.telemetry.setup import (
 __all__ = [
     "configure_tracing",
     "dropped_span_count",
-    "force_flush",
     "get_tracer",
     "set_session_context",
     "shutdown",

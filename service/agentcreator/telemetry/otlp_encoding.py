@@ -135,10 +135,6 @@ def uninstall() -> None:
             trace_exporter.encode_spans = _original.pop("encode_spans")
 
 
-def installed() -> bool:
-    return bool(_original)
-
-
 def grpc_span_exporter_class() -> type:
     """The SDK's OTLP/gRPC span exporter, translating with ``encode_spans`` above (its own seam)."""
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter

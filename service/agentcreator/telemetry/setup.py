@@ -165,11 +165,6 @@ def dropped_span_count() -> int:
     return _State.drops.value
 
 
-def force_flush(timeout_s: float = 10.0) -> bool:
-    provider = _State.provider
-    return provider.force_flush(int(timeout_s * 1000)) if provider else True
-
-
 def shutdown(timeout_s: float = 10.0) -> bool:
     """Flush and shut down within ``timeout_s``, even when the endpoint never answers.
 

@@ -7,17 +7,10 @@ counted and their tokens summed, so the tree stays as short as the pipeline.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
-
-
-class _SpanLike(Protocol):
-    name: str
-    attributes: Mapping[str, Any] | None
-    start_time: int | None
-    end_time: int | None
+    from collections.abc import Iterable, Sequence
 
 
 def _span_id(span: Any) -> int:
