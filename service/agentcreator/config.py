@@ -40,7 +40,9 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": ("record prompts and completions on LLM spans", "true"),
     "AGENTCREATOR_MAX_CONTENT_BYTES": ("truncate each recorded prompt/completion to this many bytes", "16384"),
     "AGENTCREATOR_MAX_SPAN_CONTENT_BYTES": (
-        "and all of one span's strings together to this many (X-Ray rejects segments over 64 KB)", "40960"),
+        "and all of one span's strings together to this many (X-Ray rejects segments over 64 KB)",
+        "40960",
+    ),
     "LANGFUSE_PUBLIC_KEY": ("with the secret key: export to Langfuse with Basic auth", "unset"),
     "LANGFUSE_SECRET_KEY": ("with the public key: export to Langfuse with Basic auth", "unset"),
     "LANGFUSE_HOST": ("Langfuse base URL", "https://cloud.langfuse.com"),
@@ -53,18 +55,21 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "longest wait before an LM retry, capping DSPy's 1, 2, 4 ... s backoff and any Retry-After",
         "20",
     ),
-    "AWS_REGION": ("region of Bedrock calls (the AWS SDK variable; wins over AWS_DEFAULT_REGION)",
-                   "unset: AWS_DEFAULT_REGION, else the AWS profile's region"),
+    "AWS_REGION": (
+        "region of Bedrock calls (the AWS SDK variable; wins over AWS_DEFAULT_REGION)",
+        "unset: AWS_DEFAULT_REGION, else the AWS profile's region",
+    ),
     "AWS_DEFAULT_REGION": ("region of Bedrock calls when AWS_REGION is unset", "unset"),
     "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": (
         "Bedrock Runtime endpoint (VPC endpoint, proxy, local server); the AWS SDK variable, handed to LiteLLM, "
         "which itself reads only AWS_BEDROCK_RUNTIME_ENDPOINT",
         "unset: AWS_ENDPOINT_URL, else https://bedrock-runtime.<region>.amazonaws.com",
     ),
-    "AWS_ENDPOINT_URL": ("the AWS SDK's endpoint for every service; used for Bedrock when the variable above is unset",
-                         "unset"),
-    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": ("true: ignore both endpoint variables above, as the AWS SDKs do",
-                                            "false"),
+    "AWS_ENDPOINT_URL": (
+        "the AWS SDK's endpoint for every service; used for Bedrock when the variable above is unset",
+        "unset",
+    ),
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": ("true: ignore both endpoint variables above, as the AWS SDKs do", "false"),
 }
 
 SERVICE_NAME = "agentcreator-meta-agent"
@@ -122,8 +127,9 @@ def normalize_traces_endpoint(url: str, variable: str = "OTEL_EXPORTER_OTLP_ENDP
     except ValueError:
         port_ok = False
     if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
-        raise ConfigError(f"{variable}={url!r} is not an http(s) URL with a host and a valid port "
-                          "(e.g. http://127.0.0.1:4318)")
+        raise ConfigError(
+            f"{variable}={url!r} is not an http(s) URL with a host and a valid port (e.g. http://127.0.0.1:4318)"
+        )
     base = url.rstrip("/")
     return base if base.endswith(_TRACES_PATH) else base + _TRACES_PATH
 
@@ -255,8 +261,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         "lm_timeout_s": _number(env, "AGENTCREATOR_LM_TIMEOUT_S", 120.0, minimum=0.01),
         "lm_retries": _number(env, "AGENTCREATOR_LM_RETRIES", 3, kind=int),
         # either standard size set: the SDK reads both itself, with its warn-and-default handling
-        "span_batch_limits": {} if any(env.get(name) for name in (
-            "OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE")) else dict(SPAN_BATCH_LIMITS),
+        "span_batch_limits": {}
+        if any(env.get(name) for name in ("OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"))
+        else dict(SPAN_BATCH_LIMITS),
         "lm_retry_max_delay_s": _number(env, "AGENTCREATOR_LM_RETRY_MAX_DELAY_S", 20.0),
         "aws_region": _aws_region(env),
         "bedrock_runtime_endpoint": _bedrock_endpoint(env),

@@ -48,7 +48,10 @@ class RuntimeServer:
         with self._log.open("wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "agentcreator.cli", "serve", "--host", "127.0.0.1", "--port", "0"],
-                env=self._env, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2],
+                env=self._env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=Path(__file__).resolve().parents[2],
             )
         deadline = started + self._start_timeout
         while time.monotonic() < deadline:

@@ -24,10 +24,12 @@ def test_endpoint_base_and_full_forms_normalize_to_one_traces_url(raw: str, expe
 
 
 def test_traces_endpoint_wins_and_is_used_as_is() -> None:
-    settings = load_settings({
-        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://other:9999/custom/path",
-    })
+    settings = load_settings(
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://other:9999/custom/path",
+        }
+    )
     assert settings.otlp_traces_endpoint == "http://other:9999/custom/path"
 
 
@@ -36,10 +38,13 @@ def test_no_endpoint_means_no_otlp_export() -> None:
 
 
 def test_langfuse_keys_build_endpoint_basic_auth_and_ingestion_version() -> None:
-    settings = load_settings({
-        "LANGFUSE_PUBLIC_KEY": "pk-lf-fake", "LANGFUSE_SECRET_KEY": "sk-lf-fake",
-        "LANGFUSE_HOST": "https://us.cloud.langfuse.com/",
-    })
+    settings = load_settings(
+        {
+            "LANGFUSE_PUBLIC_KEY": "pk-lf-fake",
+            "LANGFUSE_SECRET_KEY": "sk-lf-fake",
+            "LANGFUSE_HOST": "https://us.cloud.langfuse.com/",
+        }
+    )
     assert settings.otlp_traces_endpoint == "https://us.cloud.langfuse.com/api/public/otel/v1/traces"
     expected = "Basic " + base64.b64encode(b"pk-lf-fake:sk-lf-fake").decode()
     assert settings.otlp_headers["authorization"] == expected
@@ -105,5 +110,5 @@ def test_every_variable_is_in_the_readme_configuration_table() -> None:
     from agentcreator.config import VARIABLES
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    table = readme[readme.index("## Configuration"):readme.index("## Running against Amazon Bedrock")]
+    table = readme[readme.index("## Configuration") : readme.index("## Running against Amazon Bedrock")]
     assert [name for name in VARIABLES if f"`{name}`" not in table] == []

@@ -101,7 +101,9 @@ class Runtime:
         """Run one invocation in the pool, or 503 when every slot is taken."""
         if self.busy or self.executor is None:
             raise Problem(
-                503, "busy", f"{self.limit} invocations are already running; retry shortly",
+                503,
+                "busy",
+                f"{self.limit} invocations are already running; retry shortly",
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )
         self._enter()
@@ -112,7 +114,9 @@ class Runtime:
         except asyncio.CancelledError:
             # Only uvicorn cancels us: the shutdown grace period ran out. Say so, so the caller retries.
             raise Problem(
-                503, "shutting_down", "the server stopped before this invocation finished; retry",
+                503,
+                "shutting_down",
+                "the server stopped before this invocation finished; retry",
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             ) from None
         finally:
@@ -130,23 +134,34 @@ async def _invocations(request: Request) -> JSONResponse:
     try:
         result = await runtime.invoke(invocation, parent)
     except InvocationError as error:
-        _log.warning("invocation failed: error_id=%s trace_id=%s stage=%s: %s",
-                     error.error_id, error.trace_id, error.stage, error)
+        _log.warning(
+            "invocation failed: error_id=%s trace_id=%s stage=%s: %s",
+            error.error_id,
+            error.trace_id,
+            error.stage,
+            error,
+        )
         raise Problem(
-            502, "pipeline_failed", "the pipeline failed; look the trace up by its trace_id",
-            error_id=error.error_id, trace_id=error.trace_id, stage=error.stage,
+            502,
+            "pipeline_failed",
+            "the pipeline failed; look the trace up by its trace_id",
+            error_id=error.error_id,
+            trace_id=error.trace_id,
+            stage=error.stage,
         ) from None
     return JSONResponse(result.to_dict(), headers={"traceparent": result.traceparent})
 
 
 async def _ping(request: Request) -> JSONResponse:
     runtime = _runtime(request)
-    return JSONResponse({
-        "status": "HealthyBusy" if runtime.busy else "Healthy",
-        "time_of_last_update": int(runtime.status_changed_at),
-        "in_flight": runtime.in_flight,
-        "dropped_spans": telemetry.dropped_span_count(),
-    })
+    return JSONResponse(
+        {
+            "status": "HealthyBusy" if runtime.busy else "Healthy",
+            "time_of_last_update": int(runtime.status_changed_at),
+            "in_flight": runtime.in_flight,
+            "dropped_spans": telemetry.dropped_span_count(),
+        }
+    )
 
 
 async def _on_problem(request: Request, problem: Exception) -> JSONResponse:
@@ -157,15 +172,16 @@ async def _on_problem(request: Request, problem: Exception) -> JSONResponse:
 async def _on_http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-    return JSONResponse({"error": code, "detail": error.detail}, status_code=error.status_code,
-                        headers=error.headers)
+    return JSONResponse({"error": code, "detail": error.detail}, status_code=error.status_code, headers=error.headers)
 
 
 async def _on_unexpected(request: Request, error: Exception) -> JSONResponse:
     error_id = uuid.uuid4().hex[:12]
     _log.error("unexpected error %s on %s %s", error_id, request.method, request.url.path, exc_info=error)
-    return JSONResponse({"error": "internal_error", "detail": "an unexpected error; quote the error_id",
-                         "error_id": error_id}, status_code=500)
+    return JSONResponse(
+        {"error": "internal_error", "detail": "an unexpected error; quote the error_id", "error_id": error_id},
+        status_code=500,
+    )
 
 
 def create_app(settings: Settings, *, warm: bool = True) -> Starlette:

@@ -94,7 +94,12 @@ def run(args: argparse.Namespace) -> int:
     telemetry.configure_tracing(settings)
     app = create_app(settings)
     config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_level=args.log_level, lifespan="on", ws="none",
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        lifespan="on",
+        ws="none",
         timeout_graceful_shutdown=settings.shutdown_grace_s,  # type: ignore[arg-type]
     )
     server = _server_class()(config)
