@@ -99,3 +99,47 @@ def test_default_span_budget_keeps_llm_spans_under_x_rays_segment_limit() -> Non
     big_sop = "# SOP\n" + "\n".join(f"{i}. Verify step {i} of the procedure carefully." * 8 for i in range(1, 60))
     run = run_pipeline("offline", sop=big_sop)
     assert max(_string_bytes(s) for s in run.spans) <= 40960
+
+
+class _RecordingExporter(SpanExporter):
+    def __init__(self, fail_on_request: int | None = None) -> None:
+        self.requests: list[list] = []
+        self.fail_on_request = fail_on_request
+
+    def export(self, spans):
+        self.requests.append(list(spans))
+        failed = len(self.requests) - 1 == self.fail_on_request
+        return SpanExportResult.FAILURE if failed else SpanExportResult.SUCCESS
+
+
+def _finished_spans(count: int, payload_bytes: int) -> list:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    for index in range(count):
+        provider.get_tracer("test").start_span(f"s{index}", attributes={"input.value": "x" * payload_bytes}).end()
+    return list(memory.get_finished_spans())
+
+
+def test_a_batch_goes_out_in_requests_of_bounded_size_in_order() -> None:
+    from agentcreator.telemetry.genai import GenAiSpanExporter
+
+    spans = _finished_spans(10, 3000)
+    recorder = _RecordingExporter()
+    exporter = GenAiSpanExporter(recorder, max_request_bytes=10_000)
+    assert exporter.export(spans) is SpanExportResult.SUCCESS
+    assert len(recorder.requests) == 4  # 3 spans of ~3.3 KB fit in 10 KB, the 10th goes alone
+    assert [s.name for request in recorder.requests for s in request] == [s.name for s in spans]
+    assert all(sum(_string_bytes(s) for s in request) <= 10_000 for request in recorder.requests)
+
+
+def test_a_span_bigger_than_the_request_budget_still_goes_out_and_one_failed_request_fails_the_batch() -> None:
+    from agentcreator.telemetry.genai import GenAiSpanExporter
+
+    recorder = _RecordingExporter(fail_on_request=1)
+    exporter = GenAiSpanExporter(recorder, max_request_bytes=1000)
+    assert exporter.export(_finished_spans(3, 5000)) is SpanExportResult.FAILURE
+    assert [len(request) for request in recorder.requests] == [1, 1, 1]  # the later requests still went

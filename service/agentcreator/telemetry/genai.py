@@ -93,27 +93,38 @@ def genai_attributes(attributes: Mapping[str, AttributeValue]) -> Iterator[tuple
         yield from usage_attributes(0, 0)
 
 
+# An export request carries at most about this many bytes of attribute strings. A batch of 64
+# LLM spans is ~2.5 MB; building it in one piece (mapped strings, protobuf message, body) made
+# the process's resident memory ~5 MB higher for good, as the allocator kept the peak.
+MAX_REQUEST_STRING_BYTES = 512 * 1024
+_SPAN_FRAME_BYTES = 256  # ids, times, names and framing of one span, roughly
+
+
 class GenAiSpanExporter(SpanExporter):
     """Wraps any exporter: adds gen_ai.* to LLM spans and truncates long strings before export:
-    each to ``max_content_bytes``, and all of a span's together to ``max_span_bytes``."""
+    each to ``max_content_bytes``, and all of a span's together to ``max_span_bytes``. A batch is
+    handed on in requests of at most ``max_request_bytes`` (about), mapped one request at a time."""
 
-    def __init__(self, inner: SpanExporter, *, max_content_bytes: int = 16384, max_span_bytes: int = 40960) -> None:
+    def __init__(self, inner: SpanExporter, *, max_content_bytes: int = 16384, max_span_bytes: int = 40960,
+                 max_request_bytes: int = MAX_REQUEST_STRING_BYTES) -> None:
         self._inner = inner
         self._limit = max_content_bytes
         self._span_budget = max_span_bytes
+        self._request_budget = max_request_bytes
 
     @property
     def inner(self) -> SpanExporter:
         return self._inner
 
-    def _mapped(self, span: ReadableSpan) -> ReadableSpan:
+    def _mapped(self, span: ReadableSpan) -> tuple[ReadableSpan, int]:
+        """The span as exported, and about how many bytes it adds to a request."""
         attributes = dict(span.attributes or {})
         if attributes.get("openinference.span.kind") == "LLM":
             attributes.update(genai_attributes(attributes))
         for key, value in attributes.items():
             if isinstance(value, str) and len(value) > self._limit // 4:
                 attributes[key] = _truncate(value, self._limit)
-        self._fit_span_budget(attributes)
+        string_bytes = self._fit_span_budget(attributes)
         return ReadableSpan(
             name=span.name,
             context=span.context,
@@ -127,23 +138,40 @@ class GenAiSpanExporter(SpanExporter):
             start_time=span.start_time,
             end_time=span.end_time,
             instrumentation_scope=span.instrumentation_scope,
-        )
+        ), string_bytes + _SPAN_FRAME_BYTES
 
-    def _fit_span_budget(self, attributes: dict[str, AttributeValue]) -> None:
+    def _fit_span_budget(self, attributes: dict[str, AttributeValue]) -> int:
         """Keep a span's strings within one budget: an LLM span carries its prompt up to four
-        times (input.value, messages, gen_ai.prompt), and X-Ray rejects a segment over 64 KB."""
+        times (input.value, messages, gen_ai.prompt), and X-Ray rejects a segment over 64 KB.
+        Returns the bytes of string values (and keys) left."""
         sizes = {key: _byte_length(value) for key, value in attributes.items() if isinstance(value, str)}
+        keys = sum(len(key) for key in attributes)
         long = {key: size for key, size in sizes.items() if size > _MARKER_BYTES}
         short_total = sum(sizes.values()) - sum(long.values())
         cap = _share_cap(list(long.values()), self._span_budget - short_total - _MARKER_BYTES * len(long))
         if cap is None:
-            return
+            return keys + sum(sizes.values())
         for key, size in long.items():
             if size > cap:
                 attributes[key] = _truncate(str(attributes[key]), cap)
+        return keys + short_total + sum(min(size, cap + _MARKER_BYTES) for size in long.values())
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return self._inner.export([self._mapped(span) for span in spans])
+        """Map and hand on one request's worth at a time; any request failing fails the batch."""
+        result = SpanExportResult.SUCCESS
+        request: list[ReadableSpan] = []
+        size = 0
+        for span in spans:
+            mapped, span_bytes = self._mapped(span)
+            if request and size + span_bytes > self._request_budget:
+                if self._inner.export(request) is not SpanExportResult.SUCCESS:
+                    result = SpanExportResult.FAILURE
+                request, size = [], 0
+            request.append(mapped)
+            size += span_bytes
+        if request and self._inner.export(request) is not SpanExportResult.SUCCESS:
+            result = SpanExportResult.FAILURE
+        return result
 
     def shutdown(self) -> None:
         self._inner.shutdown()
