@@ -3,7 +3,9 @@
 Each run gets a fresh temporary directory, an environment holding no credentials (a short
 allow-list instead of the parent's variables), limits on wall-clock time, CPU, address
 space and file size, and capped output. A runaway loop or a memory bomb becomes a result
-the LM can read, never a hung or crashed pipeline.
+the LM can read, never a hung or crashed pipeline. The child is forked from a zygote
+(``zygote.py``), which is cheaper than starting an interpreter; when the zygote cannot be
+used, the interpreter is started directly, so a run never fails because of it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from agentcreator.tools.zygote import Job, Zygote, ZygoteUnavailable
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MEMORY_MB = 256
@@ -62,7 +70,11 @@ def sandbox_environment() -> dict[str, str]:
     return dict(_SAFE_ENV)
 
 
-# Runs first in the child: set its limits, then run the script as __main__. Done here rather
+# Started on first use; it holds the sandbox's environment only, never the application's.
+_zygote = Zygote(sandbox_environment())
+
+
+# Runs first in a directly started child: set its limits, then run the script as __main__. Done here rather
 # than in a preexec_fn, which is not safe in a multi-threaded server; exec() rather than runpy,
 # whose imports cost about 12 ms of every run.
 _BOOTSTRAP = """
@@ -81,9 +93,32 @@ exec(code, {"__name__": "__main__", "__file__": script, "__builtins__": __builti
 
 
 def _read_capped(path: Path, limit: int) -> tuple[str, bool]:
-    with path.open("rb") as handle:
-        data = handle.read(limit + 1)
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except FileNotFoundError:  # the child died before opening it
+        return "", False
     return data[:limit].decode(errors="replace"), len(data) > limit
+
+
+def _run_directly(job: Job, timeout_s: float) -> tuple[int, bool]:
+    """Start a new interpreter for the job: the path taken when the zygote cannot be used."""
+    memory, cpu, fsize = job.limits
+    with Path(job.stdout).open("wb") as out, Path(job.stderr).open("wb") as err:
+        process = subprocess.Popen(  # noqa: S603 - fixed argv, code is a file argument
+            [sys.executable, "-I", "-B", "-c", _BOOTSTRAP, str(memory), str(cpu), str(fsize), job.script],
+            cwd=job.workdir,
+            env=job.env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+        try:
+            return process.wait(timeout=timeout_s), False
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            return process.wait(), True
 
 
 def run_python(
@@ -95,34 +130,33 @@ def run_python(
 ) -> SandboxResult:
     """Run ``code`` with ``python -I`` in a throw-away directory and return what happened."""
     started = time.perf_counter()
+    limits = (memory_mb * 1024 * 1024, int(timeout_s) + 1, max_output_bytes * 4)
+    # Twice: a zygote found dead is replaced by a new one. Each try gets a fresh directory.
+    for _ in range(2):
+        try:
+            return _run(_zygote.run, code, timeout_s, limits, max_output_bytes, started)
+        except ZygoteUnavailable:
+            pass
+    return _run(_run_directly, code, timeout_s, limits, max_output_bytes, started)
+
+
+def _run(
+    runner: Callable[[Job, float], tuple[int, bool]],
+    code: str,
+    timeout_s: float,
+    limits: tuple[int, int, int],
+    max_output_bytes: int,
+    started: float,
+) -> SandboxResult:
     with tempfile.TemporaryDirectory(prefix="agentcreator-sandbox-") as workdir:
         root = Path(workdir)
         script, out_path, err_path = root / "main.py", root / ".stdout", root / ".stderr"
         script.write_text(code, encoding="utf-8")
         env = sandbox_environment() | {"HOME": workdir, "TMPDIR": workdir}
-        with out_path.open("wb") as out, err_path.open("wb") as err:
-            process = subprocess.Popen(  # noqa: S603 - fixed argv, code is a file argument
-                [
-                    sys.executable, "-I", "-B", "-c", _BOOTSTRAP,
-                    str(memory_mb * 1024 * 1024), str(int(timeout_s) + 1), str(max_output_bytes * 4), str(script),
-                ],
-                cwd=workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-            )
-            timed_out = False
-            try:
-                process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        job = Job(workdir, str(script), str(out_path), str(err_path), env, limits)
+        code_, timed_out = runner(job, timeout_s)
         stdout, out_cut = _read_capped(out_path, max_output_bytes)
         stderr, err_cut = _read_capped(err_path, max_output_bytes)
-    code_ = process.returncode
     memory_exceeded = not timed_out and ("MemoryError" in stderr or code_ in (-signal.SIGKILL, -signal.SIGSEGV))
     return SandboxResult(
         exit_code=None if timed_out else code_,
