@@ -49,6 +49,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "AGENTCREATOR_LM": ("LiteLLM model string, or offline[:options] for the simulated LM", DEFAULT_LM),
     "AGENTCREATOR_MAX_CONCURRENCY": ("invocations served at once before 503", "64"),
     "AGENTCREATOR_SHUTDOWN_GRACE_S": ("seconds in-flight invocations get after SIGTERM", "25"),
+    "AGENTCREATOR_WORKERS": ("server processes behind one port (agentcreator serve; --workers wins)", "1"),
     "AGENTCREATOR_LM_TIMEOUT_S": ("per-call LM timeout in seconds", "120"),
     "AGENTCREATOR_LM_RETRIES": ("retries of a throttled or failed LM call", "3"),
     "AGENTCREATOR_LM_RETRY_MAX_DELAY_S": (
@@ -105,6 +106,7 @@ class Settings:
     lm: str = DEFAULT_LM
     max_concurrency: int = 64
     shutdown_grace_s: float = 25.0
+    workers: int = 1
     lm_timeout_s: float = 120.0
     lm_retries: int = 3
     span_batch_limits: Mapping[str, int] = field(default_factory=lambda: dict(SPAN_BATCH_LIMITS))
@@ -258,6 +260,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         "lm": env.get("AGENTCREATOR_LM", "").strip() or DEFAULT_LM,
         "max_concurrency": _number(env, "AGENTCREATOR_MAX_CONCURRENCY", 64, kind=int, minimum=1),
         "shutdown_grace_s": _number(env, "AGENTCREATOR_SHUTDOWN_GRACE_S", 25.0),
+        "workers": _number(env, "AGENTCREATOR_WORKERS", 1, kind=int, minimum=1),
         "lm_timeout_s": _number(env, "AGENTCREATOR_LM_TIMEOUT_S", 120.0, minimum=0.01),
         "lm_retries": _number(env, "AGENTCREATOR_LM_RETRIES", 3, kind=int),
         # either standard size set: the SDK reads both itself, with its warn-and-default handling

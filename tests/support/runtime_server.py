@@ -18,8 +18,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 _LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 _DROPPED_PREFIXES = ("OTEL_", "AGENTCREATOR_", "LANGFUSE_")
@@ -35,8 +39,9 @@ def clean_environment(extra: dict[str, str]) -> dict[str, str]:
 class RuntimeServer:
     """One server process; ``ping_after_s`` is how long after launch /ping first answered."""
 
-    def __init__(self, env: dict[str, str], *, start_timeout: float = 15.0) -> None:
+    def __init__(self, env: dict[str, str], *, start_timeout: float = 15.0, args: Sequence[str] = ()) -> None:
         self._env = clean_environment(env)
+        self._args = list(args)  # appended to ``serve``'s command line, e.g. ["--workers", "2"]
         self._start_timeout = start_timeout
         self._log = Path(tempfile.mkstemp(prefix="agentcreator-serve-", suffix=".log")[1])
         self.proc: subprocess.Popen[bytes] | None = None
@@ -47,7 +52,7 @@ class RuntimeServer:
         started = time.monotonic()
         with self._log.open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "agentcreator.cli", "serve", "--host", "127.0.0.1", "--port", "0"],
+                [sys.executable, "-m", "agentcreator.cli", "serve", "--host", "127.0.0.1", "--port", "0", *self._args],
                 env=self._env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -70,6 +70,7 @@ def test_defaults() -> None:
     assert settings.debug is False
     assert settings.lm == "bedrock/amazon.nova-pro-v1:0"
     assert settings.max_content_bytes == 16384
+    assert settings.workers == 1
 
 
 @pytest.mark.parametrize(
@@ -84,6 +85,9 @@ def test_defaults() -> None:
         ({"LANGFUSE_PUBLIC_KEY": "pk"}, "LANGFUSE_SECRET_KEY"),
         ({"AGENTCREATOR_MAX_CONCURRENCY": "lots"}, "AGENTCREATOR_MAX_CONCURRENCY"),
         ({"AGENTCREATOR_MAX_CONCURRENCY": "0"}, "AGENTCREATOR_MAX_CONCURRENCY"),
+        ({"AGENTCREATOR_WORKERS": "0"}, "AGENTCREATOR_WORKERS"),
+        ({"AGENTCREATOR_WORKERS": "abc"}, "AGENTCREATOR_WORKERS"),
+        ({"AGENTCREATOR_WORKERS": "1.5"}, "AGENTCREATOR_WORKERS"),
         ({"ENVIRONMENT": "prod env!"}, "ENVIRONMENT"),
     ],
 )
@@ -97,6 +101,8 @@ def test_bad_values_fail_with_one_line_naming_the_variable(env: dict[str, str], 
 
 def test_explicit_arguments_win_over_environment() -> None:
     assert load_settings({"AGENTCREATOR_LM": "offline"}, lm="offline:latency_ms=5").lm == "offline:latency_ms=5"
+    assert load_settings({"AGENTCREATOR_WORKERS": "4"}).workers == 4
+    assert load_settings({"AGENTCREATOR_WORKERS": "4"}, workers=2).workers == 2
 
 
 def test_span_batches_are_small_unless_the_standard_sizes_are_set() -> None:

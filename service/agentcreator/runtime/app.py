@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import os
 import threading
 import time
 import uuid
@@ -160,6 +161,7 @@ async def _ping(request: Request) -> JSONResponse:
             "time_of_last_update": int(runtime.status_changed_at),
             "in_flight": runtime.in_flight,
             "dropped_spans": telemetry.dropped_span_count(),
+            "pid": os.getpid(),  # which process answered, with `serve --workers N`
         }
     )
 

@@ -3,11 +3,14 @@
 On SIGTERM (or Ctrl-C) uvicorn stops accepting and gives in-flight invocations up to
 ``AGENTCREATOR_SHUTDOWN_GRACE_S``; then the tracer provider is flushed and shut down within
 what is left of ECS's 30 s stop timeout, and the process exits 0. A bad environment variable
-is one line on stderr and exit code 2, before anything listens.
+is one line on stderr and exit code 2, before anything listens. With ``--workers N`` (N > 1)
+``supervisor`` binds the port and runs N of these servers on it, each started with the hidden
+``--listen-fd``.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -15,7 +18,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import argparse
+    import socket
 
 # ECS's default stopTimeout: SIGKILL follows SIGTERM after this long.
 STOP_TIMEOUT_S = 30.0
@@ -30,6 +33,25 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level", default="info", choices=("debug", "info", "warning", "error"), help="log level (default info)"
     )
+    parser.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=None,
+        metavar="N",
+        help="server processes behind the one port (default AGENTCREATOR_WORKERS, else 1)",
+    )
+    # Internal: a worker started by the supervisor serves the listening socket it inherited.
+    parser.add_argument("--listen-fd", type=int, default=None, help=argparse.SUPPRESS)
+
+
+def _worker_count(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number of at least 1")
+    return value
 
 
 def _server_class() -> type:
@@ -78,13 +100,20 @@ def run(args: argparse.Namespace) -> int:
     from agentcreator.pipeline.lm import validate_model
 
     try:
-        settings = load_settings()
+        settings = load_settings(**({} if args.workers is None else {"workers": args.workers}))
         validate_model(settings.lm)
     except ConfigError as error:
         print(f"agentcreator serve: error: {error}", file=sys.stderr)
         return 2
     if not logging.getLogger().handlers:
         logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sockets = None
+    if args.listen_fd is not None:
+        sockets = [_inherited_socket(args.listen_fd)]
+    elif settings.workers > 1:
+        from agentcreator.runtime import supervisor
+
+        return supervisor.run(args, settings.workers)
 
     import uvicorn
 
@@ -104,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     )
     server = _server_class()(config)
     try:
-        server.run()
+        server.run(sockets)  # given sockets, uvicorn logs no "running on" line: the supervisor did
     finally:
         budget = server.flush_budget()
         if not telemetry.shutdown(budget):
@@ -117,3 +146,26 @@ def run(args: argparse.Namespace) -> int:
         logging.shutdown()
         os._exit(0)
     return 0
+
+
+def _inherited_socket(fd: int) -> socket.socket:
+    """This worker's listening socket, bound by the supervisor, and a watch that drains the worker
+    if the supervisor dies.
+
+    ``socket(fileno=...)`` detects the family: uvicorn's own ``Config(fd=...)`` labels the socket
+    AF_UNIX, and asyncio then leaves TCP_NODELAY off every accepted connection.
+    """
+    import signal
+    import socket
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        _log.warning("supervisor %d is gone; shutting down", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
+    return socket.socket(fileno=fd)
