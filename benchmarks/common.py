@@ -85,6 +85,26 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (its workers, their sandbox zygotes), from /proc."""
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        for path in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                children = [int(child) for child in path.read_text().split()]
+            except OSError:  # the thread or process ended while being read
+                continue
+            found += children
+            frontier += children
+    return found
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident set size of a process and all its descendants (a sum: shared pages count twice)."""
+    return sum(rss_mb(p) for p in [pid, *descendants(pid)] if Path(f"/proc/{p}/status").exists())
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -1,11 +1,13 @@
 """The HTTP runtime under load, and with its collector black-holed.
 
-``agentcreator serve`` runs as a subprocess (simulated LM, 200 ms a call) exporting to a
-local OTLP sink (its own process) or to a black hole (a socket that accepts connections and
-never reads). Async clients keep 1, 16 and 64 invocations in flight (each client sends its
-next request when the last one answers); throughput is completed requests over the phase's
-wall time, latency is per request. The outage comparison alternates healthy and black-holed
-phases at 64 clients, so both meet the same machine load.
+``agentcreator serve --workers <cores>`` runs as a subprocess (simulated LM, 200 ms a call; one
+worker process per core, as a task should run it) exporting to a local OTLP sink (its own
+process) or to a black hole (a socket that accepts connections and never reads). Async
+clients keep 1, 16 and 64 invocations in flight (each client sends its next request when the
+last one answers). Their first requests are spread over one invocation's time, then a window
+of steady state is measured: throughput is the requests completed in it, latency that of the
+requests started in it. The outage comparison alternates healthy and black-holed phases at 64 clients,
+so both meet the same machine load.
 
     concurrency_throughput_ratio = throughput(64) / (64 × throughput(1))   (1.0 = perfect scaling)
     p99_latency_ratio           = p99 latency at 64 / p50 latency at 1
@@ -15,6 +17,7 @@ phases at 64 clients, so both meet the same machine load.
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -25,66 +28,92 @@ import httpx
 from tests.support.dead_endpoints import black_hole
 from tests.support.runtime_server import RuntimeServer
 
-from benchmarks.common import EXAMPLES, LM_LATENCY_MS, ROOT, bench_env, log, median, percentile, rss_mb
+from benchmarks.common import EXAMPLES, LM_LATENCY_MS, ROOT, bench_env, log, median, percentile, tree_rss_mb
 
-LEVELS = {1: 6, 16: 3, 64: 3}  # clients: requests per client
+LEVELS = {1: 9.0, 16: 6.0, 64: 6.0}  # clients: seconds of steady state measured
 OUTAGE_ROUNDS = 2
 REQUEST_TIMEOUT_S = 120
+WORKERS = os.cpu_count() or 1
+
+
+_SOP = (EXAMPLES / "sops" / "refund-request.md").read_text()
+_VOICE = (EXAMPLES / "voices" / "warm-concierge.md").read_text()
 
 
 def _payload(index: int) -> dict[str, Any]:
-    return {
-        "agent_id": f"load-{index}",
-        "user_id": "bench",
-        "sop": (EXAMPLES / "sops" / "refund-request.md").read_text(),
-        "voice_personality": (EXAMPLES / "voices" / "warm-concierge.md").read_text(),
-    }
+    return {"agent_id": f"load-{index}", "user_id": "bench", "sop": _SOP, "voice_personality": _VOICE}
 
 
-async def _phase(url: str, clients: int, per_client: int) -> dict[str, Any]:
+async def _phase(url: str, clients: int, seconds: float, ramp_s: float) -> dict[str, Any]:
+    """``clients`` closed-loop clients, their first requests spread over ``ramp_s`` (a start in
+    step would measure a burst, not a load), then ``seconds`` of steady state: throughput is
+    what completes inside that window (over the time to its last completion: one client's
+    requests do not divide the window evenly), latency is of every request started inside it."""
     latencies: list[float] = []
-    failures = 0
+    failures = completed_in_window = 0
+    last_completion = 0.0
     limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
     async with httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT_S, limits=limits) as client:
+        window_start = time.perf_counter() + ramp_s
+        window_end = window_start + seconds
 
         async def one_client(number: int) -> None:
-            nonlocal failures
-            for request in range(per_client):
-                started = time.perf_counter()
+            nonlocal failures, completed_in_window, last_completion
+            await asyncio.sleep(ramp_s * number / clients)
+            request = 0
+            while (started := time.perf_counter()) < window_end:
+                request += 1
                 try:
                     response = await client.post("/invocations", json=_payload(number * 1000 + request))
                     ok = response.status_code == 200
                 except httpx.HTTPError:
                     ok = False
-                if ok:
-                    latencies.append(time.perf_counter() - started)
-                else:
-                    failures += 1
+                done = time.perf_counter()
+                if ok and window_start <= done <= window_end:
+                    completed_in_window += 1
+                    last_completion = max(last_completion, done)
+                if started >= window_start:
+                    if ok:
+                        latencies.append(done - started)
+                    else:
+                        failures += 1
 
-        started = time.perf_counter()
         await asyncio.gather(*(one_client(n) for n in range(clients)))
-        elapsed = time.perf_counter() - started
-    return {"clients": clients, "completed": len(latencies), "failed": failures, "elapsed_s": elapsed,
-            "throughput_rps": len(latencies) / elapsed, "p50_s": median(latencies),
-            "p99_s": percentile(latencies, 99)}
+    return {"clients": clients, "completed": len(latencies), "failed": failures, "window_s": seconds,
+            "throughput_rps": completed_in_window / max(last_completion - window_start, 1e-9),
+            "p50_s": median(latencies), "p99_s": percentile(latencies, 99)}
 
 
-def _run(url: str, clients: int, per_client: int) -> dict[str, Any]:
-    result = asyncio.run(_phase(url, clients, per_client))
+def _run(url: str, clients: int, ramp_s: float) -> dict[str, Any]:
+    result = asyncio.run(_phase(url, clients, LEVELS[clients], ramp_s if clients > 1 else 0.0))
     log(f"load: {clients:>2} clients → {result['throughput_rps']:.2f} req/s, p50 {result['p50_s']:.2f} s, "
-        f"p99 {result['p99_s']:.2f} s, {result['failed']} failed")
+        f"p99 {result['p99_s']:.2f} s, {result['completed']} measured, {result['failed']} failed")
     return result
 
 
 def _server(endpoint: str) -> RuntimeServer:
     env = bench_env(AGENTCREATOR_LM=f"offline:latency_ms={LM_LATENCY_MS}", OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
                     AGENTCREATOR_MAX_CONCURRENCY="64", OTEL_EXPORTER_OTLP_TIMEOUT="10")
-    return RuntimeServer(env, start_timeout=60)
+    return RuntimeServer(env, start_timeout=60, args=["--workers", str(WORKERS)])
+
+
+def _dropped_spans(server: RuntimeServer) -> int:
+    """Spans every worker dropped: /ping answers for the worker that took it, so ask until each has."""
+    seen: dict[int, int] = {}
+    for _ in range(50 * WORKERS):
+        body = server.ping()
+        seen[body["pid"]] = body["dropped_spans"]
+        if len(seen) == WORKERS:
+            break
+    return sum(seen.values())
 
 
 def _warm(url: str) -> None:
-    for index in range(2):  # the first invocation imports DSPy and builds the module
-        httpx.post(url + "/invocations", json=_payload(index), timeout=REQUEST_TIMEOUT_S).raise_for_status()
+    """The first invocations in a worker import DSPy and build the module: concurrent requests,
+    so that every worker gets some."""
+    result = asyncio.run(_phase(url, 2 * WORKERS, 3.0, 0.0))
+    if result["failed"]:
+        raise RuntimeError(f"{result['failed']} warm-up invocations failed at {url}")
 
 
 def main() -> dict[str, Any]:
@@ -99,15 +128,17 @@ def main() -> dict[str, Any]:
         dead = stack.enter_context(_server(hole))
         _warm(healthy.url)
         _warm(dead.url)
-        levels = {clients: _run(healthy.url, clients, per) for clients, per in LEVELS.items()}
+        levels = {1: _run(healthy.url, 1, 0.0)}
+        ramp_s = levels[1]["p50_s"]  # one invocation's time: the clients' starts spread over one cycle
+        levels |= {clients: _run(healthy.url, clients, ramp_s) for clients in LEVELS if clients > 1}
         outage: dict[str, list[dict[str, Any]]] = {"healthy": [levels[64]], "dead": []}
         for round_ in range(OUTAGE_ROUNDS):
-            outage["dead"].append(_run(dead.url, 64, LEVELS[64]))
+            outage["dead"].append(_run(dead.url, 64, ramp_s))
             if round_ + 1 < OUTAGE_ROUNDS:
-                outage["healthy"].append(_run(healthy.url, 64, LEVELS[64]))
+                outage["healthy"].append(_run(healthy.url, 64, ramp_s))
         assert healthy.proc is not None and dead.proc is not None
-        rss_healthy, rss_dead = rss_mb(healthy.proc.pid), rss_mb(dead.proc.pid)
-        dropped = dead.ping().get("dropped_spans")
+        rss_healthy, rss_dead = tree_rss_mb(healthy.proc.pid), tree_rss_mb(dead.proc.pid)
+        dropped = _dropped_spans(dead)
     one, many = levels[1], levels[64]
     p99 = {name: median([r["p99_s"] for r in runs]) for name, runs in outage.items()}
     return {
@@ -126,6 +157,7 @@ def main() -> dict[str, Any]:
         "rss_healthy_mb": round(rss_healthy, 1),
         "rss_outage_mb": round(rss_dead, 1),
         "outage_dropped_spans": dropped,
+        "serve_workers": WORKERS,
     }
 
 

@@ -263,13 +263,21 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         "workers": _number(env, "AGENTCREATOR_WORKERS", 1, kind=int, minimum=1),
         "lm_timeout_s": _number(env, "AGENTCREATOR_LM_TIMEOUT_S", 120.0, minimum=0.01),
         "lm_retries": _number(env, "AGENTCREATOR_LM_RETRIES", 3, kind=int),
-        # either standard size set: the SDK reads both itself, with its warn-and-default handling
-        "span_batch_limits": {}
-        if any(env.get(name) for name in ("OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"))
-        else dict(SPAN_BATCH_LIMITS),
         "lm_retry_max_delay_s": _number(env, "AGENTCREATOR_LM_RETRY_MAX_DELAY_S", 20.0),
         "aws_region": _aws_region(env),
         "bedrock_runtime_endpoint": _bedrock_endpoint(env),
     }
     values.update(overrides)
+    values.setdefault("span_batch_limits", _span_batch_limits(env, int(values["workers"])))  # type: ignore[call-overload]
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def _span_batch_limits(env: Mapping[str, str], workers: int) -> dict[str, int]:
+    """Small batches, and one queue per task shared by its workers: while the collector is down a
+    task holds at most 512 spans, however many workers it runs. Empty when either standard size
+    is set: the SDK then reads both itself, with its warn-and-default handling."""
+    if any(env.get(name) for name in ("OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE")):
+        return {}
+    batch = SPAN_BATCH_LIMITS["max_export_batch_size"]
+    queue = max(batch, SPAN_BATCH_LIMITS["max_queue_size"] // workers)
+    return {"max_queue_size": queue, "max_export_batch_size": batch}

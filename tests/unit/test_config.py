@@ -110,6 +110,12 @@ def test_span_batches_are_small_unless_the_standard_sizes_are_set() -> None:
     assert dict(load_settings({"OTEL_BSP_MAX_QUEUE_SIZE": "4096"}).span_batch_limits) == {}
 
 
+def test_workers_share_the_tasks_span_queue() -> None:
+    assert load_settings({"AGENTCREATOR_WORKERS": "2"}).span_batch_limits["max_queue_size"] == 256
+    assert load_settings({}, workers=4).span_batch_limits["max_queue_size"] == 128
+    assert load_settings({"AGENTCREATOR_WORKERS": "64"}).span_batch_limits["max_queue_size"] == 64  # one batch
+
+
 def test_every_variable_is_in_the_readme_configuration_table() -> None:
     from pathlib import Path
 

@@ -11,6 +11,7 @@ waits for them within ECS's stop timeout: exit 0 if each exited 0, 1 if one fail
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -87,7 +88,9 @@ class Supervisor:
         if self._listeners:
             fds = (self._listeners[slot.number - 1].fileno(),)
             command = [*command, "--listen-fd", str(fds[0])]
-        slot.proc = subprocess.Popen(command, pass_fds=fds, process_group=0)
+        # Each worker knows how many there are: they share the task's span queue (config.py).
+        env = os.environ | {"AGENTCREATOR_WORKERS": str(len(self._slots))}
+        slot.proc = subprocess.Popen(command, pass_fds=fds, process_group=0, env=env)
         slot.started_at = time.monotonic()
         _log.info("worker %d started (pid %d)", slot.number, slot.proc.pid)
 
