@@ -14,6 +14,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import Any
 
 from agentcreator.config import ConfigError
@@ -93,6 +94,15 @@ class _Inputs:
         except ValueError:
             return [line.strip("-* ") for line in raw.splitlines() if line.strip()]
 
+    @cached_property
+    def steps(self) -> list[str]:
+        """The plan's steps: given as a field, or read from the SOP (once per request, not per field)."""
+        return self.list("steps") or _sop_steps(self.get("sop"))
+
+    @cached_property
+    def tools(self) -> list[str]:
+        return self.list("tools_needed") or self.list("tool_names") or _tools(self.steps)
+
 
 def _sop_steps(sop: str) -> list[str]:
     steps = [m.group(1).strip() for m in re.finditer(r"^\s*\d+[.)]\s+(.+)$", sop, re.MULTILINE)]
@@ -149,8 +159,7 @@ class OfflineEngine:
         return "approve", "Every step is covered, tools are used where needed and failures are handled."
 
     def _answer(self, name: str, inputs: _Inputs, stage_name: str, iteration: int) -> Any:
-        steps = inputs.list("steps") or _sop_steps(inputs.get("sop"))
-        tools = inputs.list("tools_needed") or inputs.list("tool_names") or _tools(steps)
+        steps, tools = inputs.steps, inputs.tools
         if name == "voice_profile":
             text = " ".join(inputs.get("voice_personality").split())
             return f"Speak as described: {text[:400]}"
