@@ -143,3 +143,24 @@ def test_a_span_bigger_than_the_request_budget_still_goes_out_and_one_failed_req
     exporter = GenAiSpanExporter(recorder, max_request_bytes=1000)
     assert exporter.export(_finished_spans(3, 5000)) is SpanExportResult.FAILURE
     assert [len(request) for request in recorder.requests] == [1, 1, 1]  # the later requests still went
+
+
+def test_non_ascii_content_is_cut_on_a_character_boundary_within_both_budgets() -> None:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from agentcreator.telemetry.genai import GenAiSpanExporter
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(GenAiSpanExporter(memory, max_content_bytes=4096,
+                                                                      max_span_bytes=6000)))
+    prompt = "Réponds à l’appelant — " * 2000  # 2- and 3-byte characters, ~56 KB
+    attributes = {"openinference.span.kind": "LLM", "input.value": prompt, "output.value": "ok"}
+    provider.get_tracer("test").start_span("LLM", attributes=attributes).end()
+    (span,) = memory.get_finished_spans()
+    exported = span.attributes
+    assert exported["gen_ai.prompt"] == exported["input.value"]  # the same string, cut the same way
+    assert exported["input.value"].startswith("Réponds à l’appelant — ")
+    assert "…[truncated" in exported["input.value"]
+    assert _string_bytes(span) <= 6000

@@ -48,17 +48,31 @@ def usage_attributes(input_tokens: int, output_tokens: int) -> Iterator[tuple[st
 _MARKER_BYTES = 40  # room for "…[truncated N bytes]"
 
 
-def _byte_length(value: str) -> int:
-    return len(value) if value.isascii() else len(value.encode())
+class _Utf8:
+    """UTF-8 sizes of one span's strings, each encoded at most once: a prompt with one non-ASCII
+    character costs an encoding per look, and an LLM span holds it three times (gen_ai.prompt is
+    the very string input.value is)."""
 
+    def __init__(self) -> None:
+        # by id(), holding the string too: a string freed mid-mapping cannot lend its id to another
+        self._encoded: dict[int, tuple[str, bytes]] = {}
 
-def _truncate(value: str, limit: int) -> str:
-    if value.isascii():  # the common case: characters are bytes, no encoding round trip
-        return value if len(value) <= limit else value[:limit] + f"…[truncated {len(value) - limit} bytes]"
-    data = value.encode()
-    if len(data) <= limit:
-        return value
-    return data[:limit].decode(errors="ignore") + f"…[truncated {len(data) - limit} bytes]"
+    def _bytes(self, value: str) -> bytes:
+        entry = self._encoded.get(id(value))
+        if entry is None:
+            entry = self._encoded[id(value)] = (value, value.encode())
+        return entry[1]
+
+    def size(self, value: str) -> int:
+        return len(value) if value.isascii() else len(self._bytes(value))
+
+    def truncate(self, value: str, limit: int) -> str:
+        if value.isascii():  # the common case: characters are bytes, no encoding round trip
+            return value if len(value) <= limit else value[:limit] + f"…[truncated {len(value) - limit} bytes]"
+        data = self._bytes(value)
+        if len(data) <= limit:
+            return value
+        return data[:limit].decode(errors="ignore") + f"…[truncated {len(data) - limit} bytes]"
 
 
 def _share_cap(sizes: list[int], budget: int) -> int | None:
@@ -121,10 +135,11 @@ class GenAiSpanExporter(SpanExporter):
         attributes = dict(span.attributes or {})
         if attributes.get("openinference.span.kind") == "LLM":
             attributes.update(genai_attributes(attributes))
+        utf8 = _Utf8()
         for key, value in attributes.items():
             if isinstance(value, str) and len(value) > self._limit // 4:
-                attributes[key] = _truncate(value, self._limit)
-        string_bytes = self._fit_span_budget(attributes)
+                attributes[key] = utf8.truncate(value, self._limit)
+        string_bytes = self._fit_span_budget(attributes, utf8)
         return ReadableSpan(
             name=span.name,
             context=span.context,
@@ -140,11 +155,11 @@ class GenAiSpanExporter(SpanExporter):
             instrumentation_scope=span.instrumentation_scope,
         ), string_bytes + _SPAN_FRAME_BYTES
 
-    def _fit_span_budget(self, attributes: dict[str, AttributeValue]) -> int:
+    def _fit_span_budget(self, attributes: dict[str, AttributeValue], utf8: _Utf8) -> int:
         """Keep a span's strings within one budget: an LLM span carries its prompt up to four
         times (input.value, messages, gen_ai.prompt), and X-Ray rejects a segment over 64 KB.
         Returns the bytes of string values (and keys) left."""
-        sizes = {key: _byte_length(value) for key, value in attributes.items() if isinstance(value, str)}
+        sizes = {key: utf8.size(value) for key, value in attributes.items() if isinstance(value, str)}
         keys = sum(len(key) for key in attributes)
         long = {key: size for key, size in sizes.items() if size > _MARKER_BYTES}
         short_total = sum(sizes.values()) - sum(long.values())
@@ -153,7 +168,7 @@ class GenAiSpanExporter(SpanExporter):
             return keys + sum(sizes.values())
         for key, size in long.items():
             if size > cap:
-                attributes[key] = _truncate(str(attributes[key]), cap)
+                attributes[key] = utf8.truncate(str(attributes[key]), cap)
         return keys + short_total + sum(min(size, cap + _MARKER_BYTES) for size in long.values())
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
