@@ -22,3 +22,35 @@ def test_uvicorn_finds_httptools_and_uvloop() -> None:
         assert type(loop).__module__.startswith("uvloop")
     finally:
         loop.close()
+
+
+def test_warm_up_freezes_what_the_imports_made() -> None:
+    import gc
+
+    from agentcreator.config import load_settings
+    from agentcreator.runtime.warmup import _warm
+
+    gc.unfreeze()
+    try:
+        _warm(load_settings({"AGENTCREATOR_LM": "offline"}))
+        assert gc.get_freeze_count() > 50_000  # DSPy, pydantic, LiteLLM: out of every full collection
+    finally:
+        gc.unfreeze()
+
+
+def test_what_the_first_invocation_built_is_frozen_once() -> None:
+    import gc
+
+    from agentcreator.runtime import warmup
+
+    gc.unfreeze()
+    warmup._settled.clear()
+    try:
+        warmup.settle_after_first_invocation()
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        later = [[index] for index in range(1000)]  # objects of later invocations stay collectable
+        warmup.settle_after_first_invocation()
+        assert gc.get_freeze_count() == frozen and later
+    finally:
+        gc.unfreeze()

@@ -31,7 +31,7 @@ from agentcreator.pipeline import InvocationError, run_invocation
 from agentcreator.runtime.body import read_json
 from agentcreator.runtime.payload import parse_payload
 from agentcreator.runtime.problems import Problem
-from agentcreator.runtime.warmup import start_warmup
+from agentcreator.runtime.warmup import settle_after_first_invocation, start_warmup
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -93,10 +93,13 @@ class Runtime:
         with self._running_lock:
             self._running += 1
         try:
-            return run_invocation(request, self.settings, parent=parent)
+            result = run_invocation(request, self.settings, parent=parent)
         finally:
             with self._running_lock:
                 self._running -= 1
+        if self._warm:
+            settle_after_first_invocation()
+        return result
 
     async def invoke(self, request: InvocationRequest, parent: Context) -> InvocationResult:
         """Run one invocation in the pool, or 503 when every slot is taken."""
