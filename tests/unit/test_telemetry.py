@@ -166,13 +166,11 @@ def test_non_ascii_content_is_cut_on_a_character_boundary_within_both_budgets() 
     assert _string_bytes(span) <= 6000
 
 
-def test_memory_returning_exporter_passes_results_and_failures_through() -> None:
+def test_memory_is_trimmed_at_most_once_per_interval() -> None:
     from agentcreator.telemetry import export
 
     assert export._MALLOC_TRIM is not None  # glibc here, as in the container's Debian image
-    recorder = _RecordingExporter(fail_on_request=1)
-    exporter = export.MemoryReturningSpanExporter(recorder)
-    spans = _finished_spans(2, 10)
-    assert exporter.export(spans) is SpanExportResult.SUCCESS
-    assert exporter.export(spans) is SpanExportResult.FAILURE
-    assert [len(request) for request in recorder.requests] == [2, 2]
+    trimmer = export.MemoryTrimmer(interval_s=60)
+    assert trimmer.trim(unless_recent=True)
+    assert not trimmer.trim(unless_recent=True)
+    assert trimmer.trim()  # after an export: always

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
+import time
 from typing import TYPE_CHECKING, TextIO
 
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -34,30 +35,6 @@ class DropCounter:
         return self._dropped
 
 
-class CountingSpanExporter(SpanExporter):
-    """Counts the spans of every export that did not succeed."""
-
-    def __init__(self, inner: SpanExporter, counter: DropCounter) -> None:
-        self._inner = inner
-        self._counter = counter
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            result = self._inner.export(spans)
-        except Exception:
-            self._counter.add(len(spans))
-            raise
-        if result is not SpanExportResult.SUCCESS:
-            self._counter.add(len(spans))
-        return result
-
-    def shutdown(self) -> None:
-        self._inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self._inner.force_flush(timeout_millis)
-
-
 def _malloc_trim() -> Callable[[int], int] | None:
     try:
         return ctypes.CDLL(None).malloc_trim  # glibc; musl and macOS have none
@@ -68,24 +45,57 @@ def _malloc_trim() -> Callable[[int], int] | None:
 _MALLOC_TRIM = _malloc_trim()
 
 
-class MemoryReturningSpanExporter(SpanExporter):
-    """After each export, gives the allocator's free memory back to the OS (glibc's malloc_trim,
-    ~0.1 ms).
+class MemoryTrimmer:
+    """Gives the allocator's free memory back to the OS (glibc's malloc_trim, ~0.1 ms): after
+    every export, and at most once per ``interval_s`` as spans end.
 
-    An export makes about half a megabyte of short-lived strings and buffers on the exporter's
-    thread, and glibc kept much of it as free memory in that thread's arena: after 200
-    invocations RSS stood ~3 MB higher than what was in use (``benchmarks/memory.py``).
+    Exporting makes about half a megabyte of short-lived strings and buffers a batch on the
+    exporter's thread, and glibc kept much of it as free memory in that thread's arena: after
+    200 invocations RSS stood ~3 MB higher than what was in use (``benchmarks/memory.py``).
+    Ending spans drive it too, so it goes on while exports hang on a collector that does not
+    answer.
     """
 
-    def __init__(self, inner: SpanExporter) -> None:
+    def __init__(self, interval_s: float = 1.0) -> None:
+        self._interval_s = interval_s
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def trim(self, *, unless_recent: bool = False) -> bool:
+        """Trim now; with ``unless_recent``, only if the last trim is ``interval_s`` old."""
+        now = time.monotonic()
+        if _MALLOC_TRIM is None or (unless_recent and now < self._next):
+            return False
+        if not self._lock.acquire(blocking=False):  # another thread is trimming this moment
+            return False
+        try:
+            self._next = now + self._interval_s
+            _MALLOC_TRIM(0)
+        finally:
+            self._lock.release()
+        return True
+
+
+class CountingSpanExporter(SpanExporter):
+    """Counts the spans of every export that did not succeed; trims memory after each."""
+
+    def __init__(self, inner: SpanExporter, counter: DropCounter, trimmer: MemoryTrimmer | None = None) -> None:
         self._inner = inner
+        self._counter = counter
+        self._trimmer = trimmer
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
-            return self._inner.export(spans)
+            result = self._inner.export(spans)
+        except Exception:
+            self._counter.add(len(spans))
+            raise
         finally:
-            if _MALLOC_TRIM is not None:
-                _MALLOC_TRIM(0)
+            if self._trimmer is not None:
+                self._trimmer.trim()
+        if result is not SpanExportResult.SUCCESS:
+            self._counter.add(len(spans))
+        return result
 
     def shutdown(self) -> None:
         self._inner.shutdown()
@@ -102,7 +112,8 @@ class DropCountingBatchSpanProcessor(BatchSpanProcessor):
     """
 
     def __init__(self, exporter: SpanExporter, counter: DropCounter, **kwargs: object) -> None:
-        super().__init__(CountingSpanExporter(exporter, counter), **kwargs)  # type: ignore[arg-type]
+        self._trimmer = MemoryTrimmer()
+        super().__init__(CountingSpanExporter(exporter, counter, self._trimmer), **kwargs)  # type: ignore[arg-type]
         self._counter = counter
 
     def on_end(self, span: ReadableSpan) -> None:
@@ -110,6 +121,7 @@ class DropCountingBatchSpanProcessor(BatchSpanProcessor):
         if batch._shutdown or len(batch._queue) >= batch._max_queue_size:
             self._counter.add(1)
         super().on_end(span)
+        self._trimmer.trim(unless_recent=True)
 
 
 class JsonLinesSpanExporter(SpanExporter):

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProces
 from agentcreator import __version__
 from agentcreator.config import SERVICE_NAME, Settings, grpc_endpoint
 from agentcreator.telemetry.baggage import session_baggage_processor
-from agentcreator.telemetry.export import DropCounter, DropCountingBatchSpanProcessor, MemoryReturningSpanExporter
+from agentcreator.telemetry.export import DropCounter, DropCountingBatchSpanProcessor
 from agentcreator.telemetry.genai import GenAiSpanExporter
 from agentcreator.telemetry.ids import ProcessRandomIdGenerator
 
@@ -116,7 +116,7 @@ def configure_tracing(
                                      max_span_bytes=settings.max_span_content_bytes)
 
         if settings.otlp_traces_endpoint:
-            exporter = MemoryReturningSpanExporter(wrap(_otlp_exporter(settings)))
+            exporter = wrap(_otlp_exporter(settings))
             provider.add_span_processor(
                 DropCountingBatchSpanProcessor(exporter, _State.drops, **settings.span_batch_limits)
             )
