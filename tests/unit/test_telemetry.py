@@ -174,3 +174,21 @@ def test_memory_is_trimmed_at_most_once_per_interval() -> None:
     assert trimmer.trim(unless_recent=True)
     assert not trimmer.trim(unless_recent=True)
     assert trimmer.trim()  # after an export: always
+
+
+def test_the_export_that_drains_the_queue_returns_freed_memory(monkeypatch) -> None:
+    from agentcreator.telemetry import export
+
+    trims: list[int] = []
+    monkeypatch.setattr(export, "_MALLOC_TRIM", trims.append)  # observe the call, glibc's own is above
+    processor = DropCountingBatchSpanProcessor(_RecordingExporter(), DropCounter(), schedule_delay_millis=60_000)
+    processor._trimmer.trim()  # a trim just now: ending spans and busy exports wait a second
+    trims.clear()
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    for index in range(3):
+        provider.get_tracer("test").start_span(f"s{index}").end()
+    assert trims == []
+    processor.force_flush()
+    assert trims == [0]
+    processor.shutdown()

@@ -46,14 +46,12 @@ _MALLOC_TRIM = _malloc_trim()
 
 
 class MemoryTrimmer:
-    """Gives the allocator's free memory back to the OS (glibc's malloc_trim, ~0.1 ms): after
-    every export, and at most once per ``interval_s`` as spans end.
+    """Gives the allocator's free memory back to the OS (glibc's malloc_trim, 1-10 ms in a
+    loaded server), at most once per ``interval_s`` unless told to.
 
     Exporting makes about half a megabyte of short-lived strings and buffers a batch on the
     exporter's thread, and glibc kept much of it as free memory in that thread's arena: after
     200 invocations RSS stood ~3 MB higher than what was in use (``benchmarks/memory.py``).
-    Ending spans drive it too, so it goes on while exports hang on a collector that does not
-    answer.
     """
 
     def __init__(self, interval_s: float = 1.0) -> None:
@@ -77,12 +75,14 @@ class MemoryTrimmer:
 
 
 class CountingSpanExporter(SpanExporter):
-    """Counts the spans of every export that did not succeed; trims memory after each."""
+    """Counts the spans of every export that did not succeed."""
 
-    def __init__(self, inner: SpanExporter, counter: DropCounter, trimmer: MemoryTrimmer | None = None) -> None:
+    def __init__(
+        self, inner: SpanExporter, counter: DropCounter, after_export: Callable[[], object] | None = None
+    ) -> None:
         self._inner = inner
         self._counter = counter
-        self._trimmer = trimmer
+        self._after_export = after_export
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
@@ -91,8 +91,8 @@ class CountingSpanExporter(SpanExporter):
             self._counter.add(len(spans))
             raise
         finally:
-            if self._trimmer is not None:
-                self._trimmer.trim()
+            if self._after_export is not None:
+                self._after_export()
         if result is not SpanExportResult.SUCCESS:
             self._counter.add(len(spans))
         return result
@@ -105,16 +105,22 @@ class CountingSpanExporter(SpanExporter):
 
 
 class DropCountingBatchSpanProcessor(BatchSpanProcessor):
-    """A BatchSpanProcessor that counts the spans it drops because its queue is full.
+    """A BatchSpanProcessor that counts the spans it drops because its queue is full, and
+    returns freed memory: after the export that empties its queue, else at most once a second
+    (as exports go, or as spans end while exports hang on a collector that does not answer).
 
-    Reads the SDK's internal queue length (opentelemetry-sdk 1.45); a unit test fills the
-    queue to keep this honest across upgrades.
+    Reads the SDK's internal queue (opentelemetry-sdk 1.45); a unit test fills the queue to
+    keep this honest across upgrades.
     """
 
     def __init__(self, exporter: SpanExporter, counter: DropCounter, **kwargs: object) -> None:
         self._trimmer = MemoryTrimmer()
-        super().__init__(CountingSpanExporter(exporter, counter, self._trimmer), **kwargs)  # type: ignore[arg-type]
+        exporter = CountingSpanExporter(exporter, counter, after_export=self._after_export)
+        super().__init__(exporter, **kwargs)  # type: ignore[arg-type]
         self._counter = counter
+
+    def _after_export(self) -> None:
+        self._trimmer.trim(unless_recent=bool(self._batch_processor._queue))
 
     def on_end(self, span: ReadableSpan) -> None:
         batch = self._batch_processor
