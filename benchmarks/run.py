@@ -31,7 +31,7 @@ TARGETS: dict[str, tuple[str, float, str, str]] = {
     "concurrency_throughput_ratio": (">=", 0.9, "×", "throughput at 64 clients / (64 × at 1)"),
     "p99_latency_ratio": ("<=", 1.1, "×", "p99 latency at 64 clients / p50 at 1"),
     "outage_p99_ratio": ("<=", 1.05, "×", "p99 at 64 clients, collector black-holed / healthy"),
-    "outage_rss_delta_mb": ("<=", 10.0, "MB", "server RSS, collector black-holed minus healthy"),
+    "outage_rss_delta_mb": ("<=", 10.0, "MB", "server RSS (all its processes), collector black-holed minus healthy"),
     "outage_failed_requests": ("==", 0, "", "failed requests while the collector is black-holed"),
     "cold_start_s": ("<=", 3.0, "s", "process start to first 200 from /ping"),
 }
