@@ -74,6 +74,12 @@ class Settings:
         return self.memory_mib - self.collector_memory_mib
 
     @property
+    def app_workers(self) -> int:
+        """Server processes in the app container: one per whole vCPU (1024 units), at least one.
+        One process is bound by the GIL; at 0.5 vCPU a second would only contend for it."""
+        return max(1, self.cpu // 1024)
+
+    @property
     def stop_timeout_s(self) -> int:
         """The app's grace plus a margin for the final span flush, capped at ECS's maximum."""
         return min(self.shutdown_grace_s + 5, ECS_MAX_STOP_TIMEOUT_S)

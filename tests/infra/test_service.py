@@ -71,6 +71,13 @@ def test_stop_timeout_covers_the_app_shutdown_grace(synthesized, env):
         < app["StopTimeout"]
 
 
+def test_the_app_runs_a_server_process_per_vcpu_with_memory_for_each(synthesized, settings, env):
+    app = containers(synthesized.raw[env])["app"]
+    workers = int(next(e["Value"] for e in app["Environment"] if e["Name"] == "AGENTCREATOR_WORKERS"))
+    assert workers == max(1, settings[env].cpu // 1024)
+    assert settings[env].app_memory_mib / workers >= 512  # a worker is ~120 MB resident under load
+
+
 def test_task_size_follows_context(synthesized, settings, env):
     task = one(synthesized.raw[env], "AWS::ECS::TaskDefinition")["Properties"]
     assert (task["Cpu"], task["Memory"]) == (str(settings[env].cpu), str(settings[env].memory_mib))
