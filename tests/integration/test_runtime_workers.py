@@ -230,8 +230,8 @@ def test_a_worker_still_running_at_the_stop_deadline_is_killed_and_the_exit_is_1
     script = textwrap.dedent(f"""
         import sys
         from agentcreator.runtime import supervisor
-        supervisor.STOP_TIMEOUT_S = 2.0  # ECS's 30 s, shortened so the test does not wait it out
-        sys.exit(supervisor.Supervisor([sys.executable, "-c", {stubborn!r}], 1).run())
+        # ECS's 30 s, shortened so the test does not wait it out
+        sys.exit(supervisor.Supervisor([sys.executable, "-c", {stubborn!r}], 1, stop_timeout_s=2.0).run())
     """)
     proc = subprocess.Popen(
         [sys.executable, "-c", script],

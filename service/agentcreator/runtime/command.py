@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     elif settings.workers > 1:
         from agentcreator.runtime import supervisor
 
-        return supervisor.run(args, settings.workers)
+        return supervisor.run(args, settings.workers, settings.shutdown_grace_s)
 
     import uvicorn
 

@@ -58,7 +58,14 @@ def _describe(code: int) -> str:
 class Supervisor:
     """Keeps ``count`` copies of ``command`` running until a signal, then stops them in time."""
 
-    def __init__(self, command: Sequence[str], count: int, listeners: Sequence[socket.socket] = ()) -> None:
+    def __init__(
+        self,
+        command: Sequence[str],
+        count: int,
+        listeners: Sequence[socket.socket] = (),
+        stop_timeout_s: float = STOP_TIMEOUT_S,
+    ) -> None:
+        self._stop_timeout_s = stop_timeout_s
         self._command = list(command)
         self._listeners = list(listeners)  # one per worker, each told its fd with --listen-fd
         self._slots = [_Slot(number) for number in range(1, count + 1)]
@@ -131,7 +138,7 @@ class Supervisor:
 
     def _stop(self, failure: str | None) -> int:
         """SIGTERM every worker, wait until ECS's deadline less a margin, SIGKILL what is left."""
-        deadline = (self._signalled_at or time.monotonic()) + STOP_TIMEOUT_S - _KILL_MARGIN_S
+        deadline = (self._signalled_at or time.monotonic()) + self._stop_timeout_s - _KILL_MARGIN_S
         for listener in self._listeners:
             listener.close()  # once the workers close theirs too, the port refuses connections
         running = [slot for slot in self._slots if slot.proc is not None]
@@ -181,7 +188,7 @@ def _listen(host: str, port: int, count: int) -> list[socket.socket]:
     return listeners
 
 
-def run(args: argparse.Namespace, count: int) -> int:
+def run(args: argparse.Namespace, count: int, grace_s: float = 25.0) -> int:
     """``agentcreator serve`` with ``count`` > 1 workers; the settings were validated by the caller."""
     try:
         listeners = _listen(args.host, args.port, count)
@@ -195,7 +202,10 @@ def run(args: argparse.Namespace, count: int) -> int:
         # The line uvicorn prints (and tests/support/runtime_server.py reads), once, with the real port.
         _log.info("Uvicorn running on http://%s:%d (Press CTRL+C to quit), %d workers", address, port, count)
         serve = [sys.executable, "-m", "agentcreator.cli", "serve", "--log-level", args.log_level]
-        return Supervisor([*serve, "--host", args.host, "--port", str(port)], count, listeners).run()
+        # ECS's default stop timeout, or the longer one our CDK sets for a longer grace (grace + 5 s)
+        stop_timeout_s = max(STOP_TIMEOUT_S, grace_s + 5)
+        command = [*serve, "--host", args.host, "--port", str(port)]
+        return Supervisor(command, count, listeners, stop_timeout_s).run()
     finally:
         for listener in listeners:
             listener.close()
