@@ -34,6 +34,9 @@ def test_warm_up_freezes_what_the_imports_made() -> None:
     try:
         _warm(load_settings({"AGENTCREATOR_LM": "offline"}))
         assert gc.get_freeze_count() > 50_000  # DSPy, pydantic, LiteLLM: out of every full collection
+        from agentcreator.tools import code_interpreter
+
+        assert code_interpreter._zygote.pid is not None  # the sandbox's interpreter is up before any run
     finally:
         gc.unfreeze()
 

@@ -50,6 +50,9 @@ def _warm(settings: Settings) -> None:
 
         ensure_dspy_instrumented()
         build_lm(settings.lm, settings)
+        from agentcreator.tools.code_interpreter import start_sandbox
+
+        start_sandbox()
     except Exception:  # the first invocation will meet the same problem and report it properly
         _log.warning("pipeline warm-up failed", exc_info=True)
         return

@@ -202,6 +202,14 @@ class Zygote:
         """Run ``job`` in a forked child: its ``Popen.returncode`` and whether it ran out of time."""
         return self._started().run(job, timeout_s)
 
+    def start(self) -> bool:
+        """Start it now rather than on the first run (a server's warm-up); whether it runs."""
+        try:
+            self._started()
+        except ZygoteUnavailable:
+            return False
+        return True
+
     def close(self) -> None:
         with self._lock:
             process, self._process = self._process, None
