@@ -28,6 +28,18 @@ def test_content_capture_switch_removes_prompts_and_completions() -> None:
     assert not any("Verify the caller's identity" in str(v) for s in run.spans for v in s.attributes.values())
 
 
+def test_openinferences_own_switch_drops_the_message_copies_of_the_prompt(monkeypatch) -> None:
+    monkeypatch.setenv("OPENINFERENCE_HIDE_INPUT_MESSAGES", "true")
+    monkeypatch.setenv("OPENINFERENCE_HIDE_OUTPUT_MESSAGES", "true")
+    run = run_pipeline("offline")
+    llm_spans = [s for s in run.spans if s.attributes.get("openinference.span.kind") == "LLM"]
+    assert llm_spans
+    for span in llm_spans:
+        assert not any(key.startswith(("llm.input_messages", "llm.output_messages")) for key in span.attributes)
+        assert span.attributes["gen_ai.prompt"] == span.attributes["input.value"]
+        assert span.attributes["gen_ai.completion"] and span.attributes["gen_ai.usage.total_tokens"] > 0
+
+
 def test_long_content_is_truncated_to_the_limit() -> None:
     run = run_pipeline("offline", {"AGENTCREATOR_MAX_CONTENT_BYTES": "1024"})
     strings = [v for s in run.spans for v in s.attributes.values() if isinstance(v, str)]
@@ -192,3 +204,10 @@ def test_the_export_that_drains_the_queue_returns_freed_memory(monkeypatch) -> N
     processor.force_flush()
     assert trims == [0]
     processor.shutdown()
+
+
+def test_llm_spans_carry_the_messages_by_default(full_run) -> None:
+    llm_spans = [s for s in full_run.spans if s.attributes.get("openinference.span.kind") == "LLM"]
+    assert llm_spans
+    assert all("llm.input_messages.0.message.content" in s.attributes for s in llm_spans)
+    assert all("llm.output_messages.0.message.content" in s.attributes for s in llm_spans)

@@ -83,7 +83,9 @@ def _instrument_dspy(provider: TracerProvider, settings: Settings) -> object:
 
     from agentcreator.telemetry.dspy_spans import LeanDSPyInstrumentor
 
-    hide = not settings.capture_content
+    # Content off hides it all; otherwise None leaves each switch to openinference's own
+    # OPENINFERENCE_HIDE_* variables (e.g. the message copies of the prompt, see the README).
+    hide = True if not settings.capture_content else None
     config = TraceConfig(
         hide_inputs=hide, hide_outputs=hide, hide_input_messages=hide, hide_output_messages=hide
     )
