@@ -61,6 +61,19 @@ def test_encodes_exactly_what_the_sdk_encodes_for_synthetic_spans() -> None:
     assert len(ours.resource_spans) == 2 and len(ours.resource_spans[0].scope_spans) == 2
 
 
+def test_equal_resources_of_distinct_objects_share_one_group_as_in_the_sdk() -> None:
+    exporter = InMemorySpanExporter()
+    for _ in range(2):  # equal resources, two objects
+        provider = TracerProvider(resource=Resource.create({"service.name": "same"}))
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        with provider.get_tracer("t").start_as_current_span("span"):
+            pass
+    spans = exporter.get_finished_spans()
+    assert spans[0].resource is not spans[1].resource and spans[0].resource == spans[1].resource
+    ours, theirs = otlp_encoding.encode_spans(spans), sdk_encode_spans(spans)
+    assert ours == theirs and len(ours.resource_spans) == 1
+
+
 def test_encodes_exactly_what_the_sdk_encodes_for_a_pipeline_trace() -> None:
     spans = run_pipeline("offline:plan_rejections=1,code_rejections=1").spans
     assert len(spans) > 20

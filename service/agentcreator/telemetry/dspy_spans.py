@@ -1,4 +1,5 @@
-"""openinference's DSPy instrumentation, minus the spans that repeat what our stage spans say.
+"""openinference's DSPy instrumentation, minus the spans that repeat what our stage spans say,
+and with its LLM span's attributes set once.
 
 openinference wraps ``Module.__call__``, ``Predict.forward`` and ``Adapter.__call__`` as well as
 ``LM.__call__``: four nested spans per LLM call, each serializing the same 10+ KB of inputs
@@ -6,17 +7,46 @@ into ``input.value`` (a Predict call shows up as ``Predict(Sig).forward`` > ``Pr
 > ``ChatAdapter.__call__`` > ``LM.__call__``). Our stage span already names the step, so only
 the LLM spans (prompt, completion, model, usage) and the TOOL spans stay; that removes most of
 the instrumentation's cost per call (measured in ``benchmarks/overhead.py``).
+
+The LLM span itself is built from openinference's own attribute functions, but started on the
+SDK tracer with its attributes masked once: openinference's tracer masks and sets every
+attribute twice (once for the sampler, once on its span proxy) and binds the call's arguments
+with a fresh ``inspect.signature`` each time, which cost more than the span.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from inspect import Signature, signature
+from typing import TYPE_CHECKING, Any
 
-from openinference.instrumentation.dspy import DSPyInstrumentor
+from openinference.instrumentation import get_attributes_from_context
+from openinference.instrumentation.dspy import (
+    DSPyInstrumentor,
+    _flatten,
+    _input_value_and_mime_type,
+    _llm_input_messages,
+    _llm_invocation_parameters,
+    _llm_model_name,
+    _llm_output_messages,
+    _llm_provider,
+    _normalize_lm_arguments,
+    _output_value_and_mime_type,
+)
+from opentelemetry import context as context_api
+from opentelemetry.trace import StatusCode, use_span
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
+    from openinference.instrumentation import TraceConfig
+    from opentelemetry.trace import Span, Tracer
+    from opentelemetry.util.types import AttributeValue
 
 # openinference's wrap targets (0.1.48) that are left unwrapped: CHAIN spans whose inputs and
 # outputs are the stage's, re-serialized. Predict subclasses are wrapped as "<Name>.forward".
 SKIPPED_PREFIXES = ("Module.", "Adapter.", "Predict.")
+# LM methods whose LLM span is ours (same attributes, set once); openinference's own otherwise.
+LEAN_LM_METHODS = {"LM.__call__": False, "LM.acall": True, "DummyLM.__call__": False, "DummyLM.acall": True}
 
 
 def _skipped(name: str) -> bool:
@@ -28,10 +58,83 @@ def _skipped(name: str) -> bool:
     return name.split(".", 1)[0] in subclasses
 
 
+class _LeanLMSpan:
+    """An LLM span with exactly the attributes openinference's ``_LMCallWrapper`` records."""
+
+    def __init__(self, oi_tracer: Any) -> None:
+        self._tracer: Tracer = oi_tracer.__wrapped__  # the SDK tracer, openinference's scope
+        self._config: TraceConfig = oi_tracer._self_config
+        self._signatures: dict[Any, Signature] = {}
+
+    def _masked(self, attributes: Iterable[tuple[str, AttributeValue]]) -> dict[str, AttributeValue]:
+        mask = self._config.mask
+        masked = {}
+        for key, value in attributes:
+            value = mask(key, value)
+            if value is not None:
+                masked[key] = value
+        return masked
+
+    def _arguments(self, wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict:
+        function = getattr(wrapped, "__func__", wrapped)
+        method_signature = self._signatures.get(function)
+        if method_signature is None:
+            method_signature = self._signatures[function] = signature(wrapped)
+        bound = method_signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return _normalize_lm_arguments(bound.arguments)
+
+    def start(self, name: str, instance: Any, arguments: Mapping[str, Any]) -> Span:
+        return self._tracer.start_span(name, attributes=self._masked(_flatten({
+            "openinference.span.kind": "LLM",
+            **dict(_input_value_and_mime_type(arguments)),
+            **dict(_llm_model_name(instance)),
+            **dict(_llm_provider(instance)),
+            **dict(_llm_invocation_parameters(instance, arguments)),
+            **dict(_llm_input_messages(arguments)),
+            **dict(get_attributes_from_context()),
+        })))
+
+    def finish(self, span: Span, response: Any) -> None:
+        span.set_status(StatusCode.OK)
+        if span.is_recording():
+            span.set_attributes(self._masked(_flatten({
+                **dict(_output_value_and_mime_type(response)),
+                **dict(_llm_output_messages(response)),
+            })))
+
+
+class _LeanLMCallWrapper(_LeanLMSpan):
+    def __call__(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                 kwargs: Mapping[str, Any]) -> Any:
+        if context_api.get_value(context_api._SUPPRESS_INSTRUMENTATION_KEY):
+            return wrapped(*args, **kwargs)
+        span = self.start(type(instance).__name__ + ".__call__", instance, self._arguments(wrapped, args, kwargs))
+        with use_span(span, end_on_exit=True):
+            response = wrapped(*args, **kwargs)
+            self.finish(span, response)
+        return response
+
+
+class _LeanLMAcallWrapper(_LeanLMSpan):
+    async def __call__(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                       kwargs: Mapping[str, Any]) -> Any:
+        if context_api.get_value(context_api._SUPPRESS_INSTRUMENTATION_KEY):
+            return await wrapped(*args, **kwargs)
+        span = self.start(type(instance).__name__ + ".acall", instance, self._arguments(wrapped, args, kwargs))
+        with use_span(span, end_on_exit=True):
+            response = await wrapped(*args, **kwargs)
+            self.finish(span, response)
+        return response
+
+
 class LeanDSPyInstrumentor(DSPyInstrumentor):
     """Wraps only ``LM`` (LLM spans) and ``Tool`` (TOOL spans); ``uninstrument`` undoes exactly that."""
 
     def _wrap_object(self, module: str, name: str, factory: Any, args: Any = (), kwargs: Any = None) -> None:
         if _skipped(name):
             return
+        if name in LEAN_LM_METHODS and not self._tracer._self_config.enable_genai_semconv:
+            wrapper = _LeanLMAcallWrapper if LEAN_LM_METHODS[name] else _LeanLMCallWrapper
+            args = (wrapper(self._tracer),)
         super()._wrap_object(module, name, factory, args, kwargs)

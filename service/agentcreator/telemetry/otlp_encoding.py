@@ -98,14 +98,21 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
     """The ``ExportTraceServiceRequest`` the SDK's ``encode_spans`` builds, grouped the same way."""
     request = ExportTraceServiceRequest()
     groups: dict[Resource, tuple[ResourceSpans, dict[InstrumentationScope | None, ScopeSpans]]] = {}
+    # A Resource hashes by JSON-dumping its attributes; spans share one object, so look it up
+    # by identity first (the spans hold every resource alive while this runs).
+    by_identity: dict[int, tuple[ResourceSpans, dict[InstrumentationScope | None, ScopeSpans]]] = {}
     for span in spans:
-        if span.resource not in groups:
-            resource_spans = request.resource_spans.add()
-            resource_spans.resource.CopyFrom(_encode_resource(span.resource))
-            if span.resource.schema_url:
-                resource_spans.schema_url = span.resource.schema_url
-            groups[span.resource] = (resource_spans, {})
-        resource_spans, by_scope = groups[span.resource]
+        group = by_identity.get(id(span.resource))
+        if group is None:
+            group = groups.get(span.resource)
+            if group is None:
+                resource_spans = request.resource_spans.add()
+                resource_spans.resource.CopyFrom(_encode_resource(span.resource))
+                if span.resource.schema_url:
+                    resource_spans.schema_url = span.resource.schema_url
+                group = groups[span.resource] = (resource_spans, {})
+            by_identity[id(span.resource)] = group
+        resource_spans, by_scope = group
         scope = span.instrumentation_scope or None
         if scope not in by_scope:
             scope_spans = by_scope[scope] = resource_spans.scope_spans.add()
