@@ -178,6 +178,19 @@ def test_non_ascii_content_is_cut_on_a_character_boundary_within_both_budgets() 
     assert _string_bytes(span) <= 6000
 
 
+def test_a_string_cut_by_both_budgets_is_cut_once_and_its_marker_counts_from_the_original() -> None:
+    from agentcreator.telemetry.genai import GenAiSpanExporter
+
+    recorder = _RecordingExporter()
+    exporter = GenAiSpanExporter(recorder, max_content_bytes=4096, max_span_bytes=3000)
+    span = _finished_spans(1, 10_000)[0]
+    assert exporter.export([span]) is SpanExportResult.SUCCESS
+    value = recorder.requests[0][0].attributes["input.value"]
+    kept = value.index("…")
+    assert kept < 4096 and value == "x" * kept + f"…[truncated {10_000 - kept} bytes]"
+    assert _string_bytes(recorder.requests[0][0]) <= 3000
+
+
 def test_memory_is_trimmed_at_most_once_per_interval() -> None:
     from agentcreator.telemetry import export
 

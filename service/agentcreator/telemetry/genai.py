@@ -48,6 +48,10 @@ def usage_attributes(input_tokens: int, output_tokens: int) -> Iterator[tuple[st
 _MARKER_BYTES = 40  # room for "…[truncated N bytes]"
 
 
+def _marker(removed: int) -> str:
+    return f"…[truncated {removed} bytes]"
+
+
 class _Utf8:
     """UTF-8 sizes of one span's strings, each encoded at most once: a prompt with one non-ASCII
     character costs an encoding per look, and an LLM span holds it three times (gen_ai.prompt is
@@ -67,12 +71,13 @@ class _Utf8:
         return len(value) if value.isascii() else len(self._bytes(value))
 
     def truncate(self, value: str, limit: int) -> str:
+        """At most ``limit`` bytes of ``value`` (cut on a character boundary), then a marker."""
         if value.isascii():  # the common case: characters are bytes, no encoding round trip
-            return value if len(value) <= limit else value[:limit] + f"…[truncated {len(value) - limit} bytes]"
+            return value if len(value) <= limit else value[:limit] + _marker(len(value) - limit)
         data = self._bytes(value)
         if len(data) <= limit:
             return value
-        return data[:limit].decode(errors="ignore") + f"…[truncated {len(data) - limit} bytes]"
+        return data[:limit].decode(errors="ignore") + _marker(len(data) - limit)
 
 
 def _share_cap(sizes: list[int], budget: int) -> int | None:
@@ -136,11 +141,7 @@ class GenAiSpanExporter(SpanExporter):
         attributes = dict(span.attributes or {})
         if attributes.get("openinference.span.kind") == "LLM":
             attributes.update(genai_attributes(attributes))
-        utf8 = _Utf8()
-        for key, value in attributes.items():
-            if isinstance(value, str) and len(value) > self._limit // 4:
-                attributes[key] = utf8.truncate(value, self._limit)
-        string_bytes = self._fit_span_budget(attributes, utf8)
+        string_bytes = self._fit(attributes)
         return ReadableSpan(
             name=span.name,
             context=span.context,
@@ -156,20 +157,25 @@ class GenAiSpanExporter(SpanExporter):
             instrumentation_scope=span.instrumentation_scope,
         ), string_bytes + _SPAN_FRAME_BYTES
 
-    def _fit_span_budget(self, attributes: dict[str, AttributeValue], utf8: _Utf8) -> int:
-        """Keep a span's strings within one budget: an LLM span carries its prompt up to four
-        times (input.value, messages, gen_ai.prompt), and X-Ray rejects a segment over 64 KB.
-        Returns the bytes of string values (and keys) left."""
+    def _fit(self, attributes: dict[str, AttributeValue]) -> int:
+        """Cut each string to ``max_content_bytes`` and all of a span's together to ``max_span_bytes``
+        (an LLM span carries its prompt up to four times: input.value, messages, gen_ai.prompt, and
+        X-Ray rejects a segment over 64 KB), each string at most once, its marker counting what
+        was cut from the original. Returns the bytes of string values (and keys) left."""
+        utf8 = _Utf8()
         sizes = {key: utf8.size(value) for key, value in attributes.items() if isinstance(value, str)}
         keys = sum(len(key) for key in attributes)
-        long = {key: size for key, size in sizes.items() if size > _MARKER_BYTES}
-        short_total = sum(sizes.values()) - sum(long.values())
+        # what each string comes to after the per-string limit, marker included
+        fitted = {key: size if size <= self._limit else self._limit + _MARKER_BYTES for key, size in sizes.items()}
+        long = {key: size for key, size in fitted.items() if size > _MARKER_BYTES}
+        short_total = sum(fitted.values()) - sum(long.values())
         cap = _share_cap(list(long.values()), self._span_budget - short_total - _MARKER_BYTES * len(long))
-        if cap is None:
-            return keys + sum(sizes.values())
         for key, size in long.items():
-            if size > cap:
-                attributes[key] = utf8.truncate(str(attributes[key]), cap)
+            limit = self._limit if cap is None or size <= cap else min(cap, self._limit)
+            if sizes[key] > limit:
+                attributes[key] = utf8.truncate(str(attributes[key]), limit)
+        if cap is None:
+            return keys + sum(fitted.values())
         return keys + short_total + sum(min(size, cap + _MARKER_BYTES) for size in long.values())
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
