@@ -59,6 +59,7 @@ def _spans(instrumentor_class, call, engine=None, config=None):
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     instrumentor = instrumentor_class()
+    assert type(instrumentor) is instrumentor_class
     instrumentor.instrument(tracer_provider=provider, config=config or TraceConfig())
     try:
         call(_lm(engine))

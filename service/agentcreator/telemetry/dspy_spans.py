@@ -16,6 +16,7 @@ with a fresh ``inspect.signature`` each time, which cost more than the span.
 
 from __future__ import annotations
 
+from enum import Enum
 from inspect import Signature, signature
 from typing import TYPE_CHECKING, Any
 
@@ -66,11 +67,19 @@ class _LeanLMSpan:
         self._config: TraceConfig = oi_tracer._self_config
         self._signatures: dict[Any, Signature] = {}
 
-    def _masked(self, attributes: Iterable[tuple[str, AttributeValue]]) -> dict[str, AttributeValue]:
+    def _masked(self, attributes: Mapping[str, Any]) -> dict[str, AttributeValue]:
+        """``_flatten`` then the config's mask, as openinference's span does; the helpers' values
+        are flat, so the flattening (typing-generic isinstance checks) runs only when one is not."""
+        if any(isinstance(value, dict | list) for value in attributes.values()):
+            pairs: Iterable[tuple[str, Any]] = _flatten(attributes)
+        else:
+            pairs = attributes.items()
         mask = self._config.mask
         masked = {}
-        for key, value in attributes:
-            value = mask(key, value)
+        for key, value in pairs:
+            if value is None:
+                continue
+            value = mask(key, value.value if isinstance(value, Enum) else value)
             if value is not None:
                 masked[key] = value
         return masked
@@ -85,7 +94,7 @@ class _LeanLMSpan:
         return _normalize_lm_arguments(bound.arguments)
 
     def start(self, name: str, instance: Any, arguments: Mapping[str, Any]) -> Span:
-        return self._tracer.start_span(name, attributes=self._masked(_flatten({
+        return self._tracer.start_span(name, attributes=self._masked({
             "openinference.span.kind": "LLM",
             **dict(_input_value_and_mime_type(arguments)),
             **dict(_llm_model_name(instance)),
@@ -93,15 +102,15 @@ class _LeanLMSpan:
             **dict(_llm_invocation_parameters(instance, arguments)),
             **dict(_llm_input_messages(arguments)),
             **dict(get_attributes_from_context()),
-        })))
+        }))
 
     def finish(self, span: Span, response: Any) -> None:
         span.set_status(StatusCode.OK)
         if span.is_recording():
-            span.set_attributes(self._masked(_flatten({
+            span.set_attributes(self._masked({
                 **dict(_output_value_and_mime_type(response)),
                 **dict(_llm_output_messages(response)),
-            })))
+            }))
 
 
 class _LeanLMCallWrapper(_LeanLMSpan):
@@ -130,6 +139,10 @@ class _LeanLMAcallWrapper(_LeanLMSpan):
 
 class LeanDSPyInstrumentor(DSPyInstrumentor):
     """Wraps only ``LM`` (LLM spans) and ``Tool`` (TOOL spans); ``uninstrument`` undoes exactly that."""
+
+    # BaseInstrumentor is a singleton per class through ``cls._instance``: without our own, a
+    # DSPyInstrumentor made first in the process would be handed back for this class too.
+    _instance = None
 
     def _wrap_object(self, module: str, name: str, factory: Any, args: Any = (), kwargs: Any = None) -> None:
         if _skipped(name):
