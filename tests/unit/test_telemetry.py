@@ -157,6 +157,25 @@ def test_a_span_bigger_than_the_request_budget_still_goes_out_and_one_failed_req
     assert [len(request) for request in recorder.requests] == [1, 1, 1]  # the later requests still went
 
 
+def test_a_failed_request_of_a_split_batch_counts_only_its_own_spans_as_dropped() -> None:
+    from agentcreator.telemetry.export import CountingSpanExporter
+    from agentcreator.telemetry.genai import GenAiSpanExporter
+
+    class _Raising(_RecordingExporter):
+        def export(self, spans):
+            super().export(spans)
+            if len(self.requests) == 3:
+                raise ConnectionError("collector went away")
+            return SpanExportResult.FAILURE if len(self.requests) == 2 else SpanExportResult.SUCCESS
+
+    counter = DropCounter()
+    recorder = _Raising()
+    exporter = CountingSpanExporter(GenAiSpanExporter(recorder, max_request_bytes=7000), counter)
+    assert exporter.export(_finished_spans(8, 3000)) is SpanExportResult.FAILURE
+    assert [len(request) for request in recorder.requests] == [2, 2, 2, 2]
+    assert counter.value == 4  # the second request failed, the third raised; the others went out
+
+
 def test_non_ascii_content_is_cut_on_a_character_boundary_within_both_budgets() -> None:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter

@@ -75,7 +75,8 @@ class MemoryTrimmer:
 
 
 class CountingSpanExporter(SpanExporter):
-    """Counts the spans of every export that did not succeed."""
+    """Counts the spans of every export that did not succeed; of an exporter that sends a batch
+    in several requests (``export_counting_failures``), only the spans of the requests that failed."""
 
     def __init__(
         self, inner: SpanExporter, counter: DropCounter, after_export: Callable[[], object] | None = None
@@ -85,16 +86,20 @@ class CountingSpanExporter(SpanExporter):
         self._after_export = after_export
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        counting = getattr(self._inner, "export_counting_failures", None)
         try:
-            result = self._inner.export(spans)
+            if counting is not None:
+                result, failed = counting(spans)
+            else:
+                result = self._inner.export(spans)
+                failed = 0 if result is SpanExportResult.SUCCESS else len(spans)
         except Exception:
             self._counter.add(len(spans))
             raise
         finally:
             if self._after_export is not None:
                 self._after_export()
-        if result is not SpanExportResult.SUCCESS:
-            self._counter.add(len(spans))
+        self._counter.add(failed)
         return result
 
     def shutdown(self) -> None:

@@ -7,6 +7,7 @@ thread, so the request path pays nothing for them.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
     from opentelemetry.util.types import AttributeValue
 
+_log = logging.getLogger(__name__)
 SIMULATED_SYSTEM = "agentcreator.offline (simulated)"
 _PROVIDERS = {"bedrock": "aws.bedrock", "bedrock_converse": "aws.bedrock", "offline": SIMULATED_SYSTEM}
 
@@ -180,20 +182,33 @@ class GenAiSpanExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Map and hand on one request's worth at a time; any request failing fails the batch."""
-        result = SpanExportResult.SUCCESS
+        return self.export_counting_failures(spans)[0]
+
+    def export_counting_failures(self, spans: Sequence[ReadableSpan]) -> tuple[SpanExportResult, int]:
+        """``export``, also saying how many spans were in requests that failed: a batch can go out
+        in several requests, and one failing loses only its own spans."""
+        failed = 0
         request: list[ReadableSpan] = []
         size = 0
         for span in spans:
             mapped, span_bytes = self._mapped(span)
             if request and size + span_bytes > self._request_budget:
-                if self._inner.export(request) is not SpanExportResult.SUCCESS:
-                    result = SpanExportResult.FAILURE
+                failed += self._send(request)
                 request, size = [], 0
             request.append(mapped)
             size += span_bytes
-        if request and self._inner.export(request) is not SpanExportResult.SUCCESS:
-            result = SpanExportResult.FAILURE
-        return result
+        if request:
+            failed += self._send(request)
+        return (SpanExportResult.FAILURE if failed else SpanExportResult.SUCCESS), failed
+
+    def _send(self, request: list[ReadableSpan]) -> int:
+        """Spans lost with this request: none, or all of them (also when the exporter raises)."""
+        try:
+            result = self._inner.export(request)
+        except Exception:  # logged as the SDK's batch processor would; the next request still goes
+            _log.exception("Exception while exporting %d spans", len(request))
+            return len(request)
+        return 0 if result is SpanExportResult.SUCCESS else len(request)
 
     def shutdown(self) -> None:
         self._inner.shutdown()
