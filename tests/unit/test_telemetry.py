@@ -220,19 +220,39 @@ def test_memory_is_trimmed_at_most_once_per_interval() -> None:
     assert trimmer.trim()  # after an export: always
 
 
-def test_the_export_that_drains_the_queue_returns_freed_memory(monkeypatch) -> None:
+def _trim_counting_processor(monkeypatch, trim_after_spans: int):
     from agentcreator.telemetry import export
 
     trims: list[int] = []
     monkeypatch.setattr(export, "_MALLOC_TRIM", trims.append)  # observe the call, glibc's own is above
-    processor = DropCountingBatchSpanProcessor(_RecordingExporter(), DropCounter(), schedule_delay_millis=60_000)
+    processor = DropCountingBatchSpanProcessor(_RecordingExporter(), DropCounter(), schedule_delay_millis=60_000,
+                                               trim_after_spans=trim_after_spans)
     processor._trimmer.trim()  # a trim just now: ending spans and busy exports wait a second
     trims.clear()
     provider = TracerProvider()
     provider.add_span_processor(processor)
+    return processor, provider, trims
+
+
+def test_the_export_that_drains_the_queue_returns_freed_memory(monkeypatch) -> None:
+    processor, provider, trims = _trim_counting_processor(monkeypatch, trim_after_spans=3)
     for index in range(3):
         provider.get_tracer("test").start_span(f"s{index}").end()
     assert trims == []
+    processor.force_flush()
+    assert trims == [0]
+    processor.shutdown()
+
+
+def test_a_drained_queue_is_not_trimmed_again_before_enough_spans_went_out(monkeypatch) -> None:
+    processor, provider, trims = _trim_counting_processor(monkeypatch, trim_after_spans=5)
+    tracer = provider.get_tracer("test")
+    for index in range(3):
+        tracer.start_span(f"s{index}").end()
+    processor.force_flush()
+    assert trims == []  # 3 of 5 spans since the last trim, which was less than a second ago
+    for index in range(2):
+        tracer.start_span(f"t{index}").end()
     processor.force_flush()
     assert trims == [0]
     processor.shutdown()

@@ -79,7 +79,7 @@ class CountingSpanExporter(SpanExporter):
     in several requests (``export_counting_failures``), only the spans of the requests that failed."""
 
     def __init__(
-        self, inner: SpanExporter, counter: DropCounter, after_export: Callable[[], object] | None = None
+        self, inner: SpanExporter, counter: DropCounter, after_export: Callable[[int], object] | None = None
     ) -> None:
         self._inner = inner
         self._counter = counter
@@ -98,7 +98,7 @@ class CountingSpanExporter(SpanExporter):
             raise
         finally:
             if self._after_export is not None:
-                self._after_export()
+                self._after_export(len(spans))
         self._counter.add(failed)
         return result
 
@@ -111,28 +111,41 @@ class CountingSpanExporter(SpanExporter):
 
 class DropCountingBatchSpanProcessor(BatchSpanProcessor):
     """A BatchSpanProcessor that counts the spans it drops because its queue is full, and
-    returns freed memory: after the export that empties its queue, else at most once a second
-    (as exports go, or as spans end while exports hang on a collector that does not answer).
+    returns freed memory: after the export that empties its queue once ``trim_after_spans``
+    have gone out since the last trim, else at most once a second (as exports go, or as spans
+    end while exports hang on a collector that does not answer).
+
+    Trimming is not free: the pages it returns are faulted back in as the process allocates
+    again (~3 µs each on a Firecracker VM), so it waits for a few invocations' worth of spans.
 
     Reads the SDK's internal queue (opentelemetry-sdk 1.45); a unit test fills the queue to
     keep this honest across upgrades.
     """
 
-    def __init__(self, exporter: SpanExporter, counter: DropCounter, **kwargs: object) -> None:
+    def __init__(self, exporter: SpanExporter, counter: DropCounter, *, trim_after_spans: int = 256,
+                 **kwargs: object) -> None:
         self._trimmer = MemoryTrimmer()
+        self._trim_after_spans = trim_after_spans
+        self._exported_since_trim = 0  # approximate: request threads and the exporter both touch it
         exporter = CountingSpanExporter(exporter, counter, after_export=self._after_export)
         super().__init__(exporter, **kwargs)  # type: ignore[arg-type]
         self._counter = counter
 
-    def _after_export(self) -> None:
-        self._trimmer.trim(unless_recent=bool(self._batch_processor._queue))
+    def _trim(self, *, unless_recent: bool) -> None:
+        if self._trimmer.trim(unless_recent=unless_recent):
+            self._exported_since_trim = 0
+
+    def _after_export(self, exported: int) -> None:
+        self._exported_since_trim += exported
+        drained = not self._batch_processor._queue
+        self._trim(unless_recent=not (drained and self._exported_since_trim >= self._trim_after_spans))
 
     def on_end(self, span: ReadableSpan) -> None:
         batch = self._batch_processor
         if batch._shutdown or len(batch._queue) >= batch._max_queue_size:
             self._counter.add(1)
         super().on_end(span)
-        self._trimmer.trim(unless_recent=True)
+        self._trim(unless_recent=True)
 
 
 class JsonLinesSpanExporter(SpanExporter):
