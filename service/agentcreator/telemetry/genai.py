@@ -62,6 +62,7 @@ class _Utf8:
     def __init__(self) -> None:
         # by id(), holding the string too: a string freed mid-mapping cannot lend its id to another
         self._encoded: dict[int, tuple[str, bytes]] = {}
+        self._cut: dict[tuple[int, int], tuple[str, str]] = {}  # (id, limit) -> (string, its cut)
 
     def _bytes(self, value: str) -> bytes:
         entry = self._encoded.get(id(value))
@@ -73,7 +74,14 @@ class _Utf8:
         return len(value) if value.isascii() else len(self._bytes(value))
 
     def truncate(self, value: str, limit: int) -> str:
-        """At most ``limit`` bytes of ``value`` (cut on a character boundary), then a marker."""
+        """At most ``limit`` bytes of ``value`` (cut on a character boundary), then a marker;
+        gen_ai.prompt and input.value, one string, get one cut string."""
+        entry = self._cut.get((id(value), limit))
+        if entry is None:
+            entry = self._cut[(id(value), limit)] = (value, self._truncated(value, limit))
+        return entry[1]
+
+    def _truncated(self, value: str, limit: int) -> str:
         if value.isascii():  # the common case: characters are bytes, no encoding round trip
             return value if len(value) <= limit else value[:limit] + _marker(len(value) - limit)
         data = self._bytes(value)
