@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -255,6 +257,31 @@ def test_a_drained_queue_is_not_trimmed_again_before_enough_spans_went_out(monke
         tracer.start_span(f"t{index}").end()
     processor.force_flush()
     assert trims == [0]
+    processor.shutdown()
+
+
+def test_ending_spans_trim_only_while_an_export_hangs(monkeypatch) -> None:
+    from agentcreator.telemetry import export
+
+    trims: list[int] = []
+    monkeypatch.setattr(export, "_MALLOC_TRIM", trims.append)
+    exporter = _SlowExporter()
+    processor = DropCountingBatchSpanProcessor(exporter, DropCounter(), max_export_batch_size=1,
+                                               schedule_delay_millis=1, stall_s=0.2)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("test")
+    tracer.start_span("starts-the-export").end()
+    for _ in range(100):  # until the exporter's thread is inside the export that hangs
+        if processor._export_started is not None:
+            break
+        time.sleep(0.01)
+    tracer.start_span("early").end()
+    assert trims == []  # an export that runs, not yet one that hangs: no trim in this thread
+    time.sleep(0.3)
+    tracer.start_span("late").end()
+    assert trims == [0]
+    exporter.release.set()
     processor.shutdown()
 
 

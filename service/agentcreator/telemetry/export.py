@@ -79,14 +79,21 @@ class CountingSpanExporter(SpanExporter):
     in several requests (``export_counting_failures``), only the spans of the requests that failed."""
 
     def __init__(
-        self, inner: SpanExporter, counter: DropCounter, after_export: Callable[[int], object] | None = None
+        self,
+        inner: SpanExporter,
+        counter: DropCounter,
+        after_export: Callable[[int], object] | None = None,
+        before_export: Callable[[], object] | None = None,
     ) -> None:
         self._inner = inner
         self._counter = counter
         self._after_export = after_export
+        self._before_export = before_export
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         counting = getattr(self._inner, "export_counting_failures", None)
+        if self._before_export is not None:
+            self._before_export()
         try:
             if counting is not None:
                 result, failed = counting(spans)
@@ -112,8 +119,10 @@ class CountingSpanExporter(SpanExporter):
 class DropCountingBatchSpanProcessor(BatchSpanProcessor):
     """A BatchSpanProcessor that counts the spans it drops because its queue is full, and
     returns freed memory: after the export that empties its queue once ``trim_after_spans``
-    have gone out since the last trim, else at most once a second (as exports go, or as spans
-    end while exports hang on a collector that does not answer).
+    have gone out since the last trim, else at most once a second as exports go. Only while an
+    export has hung for ``stall_s`` (a collector that does not answer) do ending spans trim, at
+    most once a second, in the request's thread: otherwise a trim (1-10 ms in a loaded server,
+    holding glibc's arena locks) would land in some request's latency.
 
     Trimming is not free: the pages it returns are faulted back in as the process allocates
     again (~3 µs each on a Firecracker VM), so it waits for a few invocations' worth of spans.
@@ -123,19 +132,26 @@ class DropCountingBatchSpanProcessor(BatchSpanProcessor):
     """
 
     def __init__(self, exporter: SpanExporter, counter: DropCounter, *, trim_after_spans: int = 256,
-                 **kwargs: object) -> None:
+                 stall_s: float = 1.0, **kwargs: object) -> None:
         self._trimmer = MemoryTrimmer()
         self._trim_after_spans = trim_after_spans
+        self._stall_s = stall_s
         self._exported_since_trim = 0  # approximate: request threads and the exporter both touch it
-        exporter = CountingSpanExporter(exporter, counter, after_export=self._after_export)
+        self._export_started: float | None = None  # while an export runs
+        exporter = CountingSpanExporter(exporter, counter, after_export=self._after_export,
+                                        before_export=self._before_export)
         super().__init__(exporter, **kwargs)  # type: ignore[arg-type]
         self._counter = counter
+
+    def _before_export(self) -> None:
+        self._export_started = time.monotonic()
 
     def _trim(self, *, unless_recent: bool) -> None:
         if self._trimmer.trim(unless_recent=unless_recent):
             self._exported_since_trim = 0
 
     def _after_export(self, exported: int) -> None:
+        self._export_started = None
         self._exported_since_trim += exported
         drained = not self._batch_processor._queue
         self._trim(unless_recent=not (drained and self._exported_since_trim >= self._trim_after_spans))
@@ -145,7 +161,9 @@ class DropCountingBatchSpanProcessor(BatchSpanProcessor):
         if batch._shutdown or len(batch._queue) >= batch._max_queue_size:
             self._counter.add(1)
         super().on_end(span)
-        self._trim(unless_recent=True)
+        started = self._export_started
+        if started is not None and time.monotonic() - started > self._stall_s:
+            self._trim(unless_recent=True)
 
 
 class JsonLinesSpanExporter(SpanExporter):
