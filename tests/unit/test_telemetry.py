@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time
 
+from opentelemetry.sdk._shared_internal import BatchExportStrategy
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -251,12 +252,24 @@ def test_a_drained_queue_is_not_trimmed_again_before_enough_spans_went_out(monke
     tracer = provider.get_tracer("test")
     for index in range(3):
         tracer.start_span(f"s{index}").end()
-    processor.force_flush()
+    processor._batch_processor._export(BatchExportStrategy.EXPORT_ALL)  # as the exporter's thread does
     assert trims == []  # 3 of 5 spans since the last trim, which was less than a second ago
     for index in range(2):
         tracer.start_span(f"t{index}").end()
-    processor.force_flush()
+    processor._batch_processor._export(BatchExportStrategy.EXPORT_ALL)
     assert trims == [0]
+    processor.shutdown()
+
+
+def test_a_flush_returns_freed_memory_once(monkeypatch) -> None:
+    processor, provider, trims = _trim_counting_processor(monkeypatch, trim_after_spans=100)
+    provider.get_tracer("test").start_span("s").end()
+    processor.force_flush()
+    assert trims == [0]  # too few spans for the export's own trim: the flush trims
+    processor._trim_after_spans = 1
+    provider.get_tracer("test").start_span("t").end()
+    processor.force_flush()
+    assert trims == [0, 0]  # the export trimmed; the flush does not again
     processor.shutdown()
 
 

@@ -119,7 +119,8 @@ class CountingSpanExporter(SpanExporter):
 class DropCountingBatchSpanProcessor(BatchSpanProcessor):
     """A BatchSpanProcessor that counts the spans it drops because its queue is full, and
     returns freed memory: after the export that empties its queue once ``trim_after_spans``
-    have gone out since the last trim, else at most once a second as exports go. Only while an
+    have gone out since the last trim, after a flush, else at most once a second as exports go.
+    Only while an
     export has hung for ``stall_s`` (a collector that does not answer) do ending spans trim, at
     most once a second, in the request's thread: otherwise a trim (1-10 ms in a loaded server,
     holding glibc's arena locks) would land in some request's latency.
@@ -138,6 +139,7 @@ class DropCountingBatchSpanProcessor(BatchSpanProcessor):
         self._stall_s = stall_s
         self._exported_since_trim = 0  # approximate: request threads and the exporter both touch it
         self._export_started: float | None = None  # while an export runs
+        self._trims = 0
         exporter = CountingSpanExporter(exporter, counter, after_export=self._after_export,
                                         before_export=self._before_export)
         super().__init__(exporter, **kwargs)  # type: ignore[arg-type]
@@ -149,6 +151,16 @@ class DropCountingBatchSpanProcessor(BatchSpanProcessor):
     def _trim(self, *, unless_recent: bool) -> None:
         if self._trimmer.trim(unless_recent=unless_recent):
             self._exported_since_trim = 0
+            self._trims += 1
+
+    def force_flush(self, timeout_millis: int | None = None) -> bool:
+        """Flush, then return freed memory unless the flush's own export just did: a flush marks
+        the end of work (shutdown, the CLI's run), where memory held for more should go back."""
+        trims = self._trims
+        flushed = super().force_flush(timeout_millis)
+        if self._trims == trims:
+            self._trim(unless_recent=False)
+        return flushed
 
     def _after_export(self, exported: int) -> None:
         self._export_started = None
