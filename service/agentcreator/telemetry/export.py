@@ -139,7 +139,7 @@ class DropCountingBatchSpanProcessor(BatchSpanProcessor):
         self._stall_s = stall_s
         self._exported_since_trim = 0  # approximate: request threads and the exporter both touch it
         self._export_started: float | None = None  # while an export runs
-        self._trims = 0
+        self._last_trim = self._last_export_end = 0.0  # time.monotonic() of each
         exporter = CountingSpanExporter(exporter, counter, after_export=self._after_export,
                                         before_export=self._before_export)
         super().__init__(exporter, **kwargs)  # type: ignore[arg-type]
@@ -151,19 +151,19 @@ class DropCountingBatchSpanProcessor(BatchSpanProcessor):
     def _trim(self, *, unless_recent: bool) -> None:
         if self._trimmer.trim(unless_recent=unless_recent):
             self._exported_since_trim = 0
-            self._trims += 1
+            self._last_trim = time.monotonic()
 
     def force_flush(self, timeout_millis: int | None = None) -> bool:
-        """Flush, then return freed memory unless the flush's own export just did: a flush marks
-        the end of work (shutdown, the CLI's run), where memory held for more should go back."""
-        trims = self._trims
+        """Flush, then return freed memory unless no export ended since the last trim: a flush
+        marks the end of work (shutdown, the CLI's run), where memory held for more should go back."""
         flushed = super().force_flush(timeout_millis)
-        if self._trims == trims:
+        if self._last_trim < self._last_export_end:
             self._trim(unless_recent=False)
         return flushed
 
     def _after_export(self, exported: int) -> None:
         self._export_started = None
+        self._last_export_end = time.monotonic()
         self._exported_since_trim += exported
         drained = not self._batch_processor._queue
         self._trim(unless_recent=not (drained and self._exported_since_trim >= self._trim_after_spans))
