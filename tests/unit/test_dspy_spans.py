@@ -92,3 +92,18 @@ def test_lean_llm_span_records_the_call() -> None:
     assert span.status.status_code is StatusCode.OK
     assert span.attributes["llm.input_messages.1.message.content"] == MESSAGES[1]["content"]
     assert "café" in span.attributes["input.value"] and span.attributes["output.value"].startswith('["[[ ## plan')
+
+
+def test_without_openinferences_helpers_its_own_lm_wrapper_is_kept(monkeypatch, caplog) -> None:
+    from openinference.instrumentation.dspy import _LMCallWrapper
+
+    from agentcreator.telemetry import dspy_spans
+
+    monkeypatch.setattr(dspy_spans, "HELPERS_FOUND", False)
+    instrumentor = LeanDSPyInstrumentor()
+    instrumentor.instrument(tracer_provider=TracerProvider())
+    try:
+        assert isinstance(dspy.LM.__dict__["__call__"]._self_wrapper, _LMCallWrapper)
+    finally:
+        instrumentor.uninstrument()
+    assert caplog.text.count("LLM spans use its own wrapper") == 1

@@ -16,23 +16,13 @@ with a fresh ``inspect.signature`` each time, which cost more than the span.
 
 from __future__ import annotations
 
+import logging
 from enum import Enum
 from inspect import Signature, signature
 from typing import TYPE_CHECKING, Any
 
 from openinference.instrumentation import get_attributes_from_context
-from openinference.instrumentation.dspy import (
-    DSPyInstrumentor,
-    _flatten,
-    _input_value_and_mime_type,
-    _llm_input_messages,
-    _llm_invocation_parameters,
-    _llm_model_name,
-    _llm_output_messages,
-    _llm_provider,
-    _normalize_lm_arguments,
-    _output_value_and_mime_type,
-)
+from openinference.instrumentation.dspy import DSPyInstrumentor
 from opentelemetry import context as context_api
 from opentelemetry.trace import StatusCode, use_span
 
@@ -42,6 +32,25 @@ if TYPE_CHECKING:
     from openinference.instrumentation import TraceConfig
     from opentelemetry.trace import Span, Tracer
     from opentelemetry.util.types import AttributeValue
+
+try:  # openinference's own attribute functions (0.1.48), private: an upgrade may move them
+    from openinference.instrumentation.dspy import (
+        _flatten,
+        _input_value_and_mime_type,
+        _llm_input_messages,
+        _llm_invocation_parameters,
+        _llm_model_name,
+        _llm_output_messages,
+        _llm_provider,
+        _normalize_lm_arguments,
+        _output_value_and_mime_type,
+    )
+
+    HELPERS_FOUND = True
+except ImportError:
+    HELPERS_FOUND = False
+
+_log = logging.getLogger(__name__)
 
 # openinference's wrap targets (0.1.48) that are left unwrapped: CHAIN spans whose inputs and
 # outputs are the stage's, re-serialized. Predict subclasses are wrapped as "<Name>.forward".
@@ -147,7 +156,18 @@ class LeanDSPyInstrumentor(DSPyInstrumentor):
     def _wrap_object(self, module: str, name: str, factory: Any, args: Any = (), kwargs: Any = None) -> None:
         if _skipped(name):
             return
-        if name in LEAN_LM_METHODS and not self._tracer._self_config.enable_genai_semconv:
+        if name in LEAN_LM_METHODS and self._lean_lm_spans():
             wrapper = _LeanLMAcallWrapper if LEAN_LM_METHODS[name] else _LeanLMCallWrapper
             args = (wrapper(self._tracer),)
         super()._wrap_object(module, name, factory, args, kwargs)
+
+    def _lean_lm_spans(self) -> bool:
+        """Whether our LM wrapper can stand in for openinference's: its helpers and tracer are
+        as in 0.1.48, and its GenAI-semconv mode (which our wrapper does not do) is off."""
+        config = getattr(self._tracer, "_self_config", None)
+        if not HELPERS_FOUND or config is None or not hasattr(self._tracer, "__wrapped__"):
+            if not getattr(self, "_fallback_logged", False):
+                self._fallback_logged = True
+                _log.warning("openinference-instrumentation-dspy changed: LLM spans use its own wrapper")
+            return False
+        return not config.enable_genai_semconv
