@@ -120,10 +120,9 @@ class DropCountingBatchSpanProcessor(BatchSpanProcessor):
     """A BatchSpanProcessor that counts the spans it drops because its queue is full, and
     returns freed memory: after the export that empties its queue once ``trim_after_spans``
     have gone out since the last trim, after a flush, else at most once a second as exports go.
-    Only while an
-    export has hung for ``stall_s`` (a collector that does not answer) do ending spans trim, at
-    most once a second, in the request's thread: otherwise a trim (1-10 ms in a loaded server,
-    holding glibc's arena locks) would land in some request's latency.
+    Only while an export has hung for ``stall_s`` (a collector that does not answer) do ending
+    spans trim, at most once a second, in the request's thread: otherwise a trim (1-10 ms in a
+    loaded server, holding glibc's arena locks) would land in some request's latency.
 
     Trimming is not free: the pages it returns are faulted back in as the process allocates
     again (~3 µs each on a Firecracker VM), so it waits for a few invocations' worth of spans.
