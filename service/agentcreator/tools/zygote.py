@@ -20,6 +20,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+# The zygote's own script runs on the standard library alone; importing it here defines only
+# its functions, and gives both sides one way to kill a run.
+from agentcreator.tools._zygote_main import _kill_group
+
 _READY_TIMEOUT_S = 10.0
 # After a failed start, runs skip the zygote for this long rather than each paying for a new try.
 _RETRY_START_AFTER_S = 5.0
@@ -50,16 +54,6 @@ class _Run:
         self.done = threading.Event()
         self.pid: int | None = None
         self.status: int | None = None
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:  # not yet a group leader: it is still before its setsid()
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 class _Process:
