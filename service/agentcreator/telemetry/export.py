@@ -56,18 +56,18 @@ class MemoryTrimmer:
 
     def __init__(self, interval_s: float = 1.0) -> None:
         self._interval_s = interval_s
-        self._next = 0.0
+        self.last = float("-inf")  # time.monotonic() when the last trim started
         self._lock = threading.Lock()
 
     def trim(self, *, unless_recent: bool = False) -> bool:
         """Trim now; with ``unless_recent``, only if the last trim is ``interval_s`` old."""
         now = time.monotonic()
-        if _MALLOC_TRIM is None or (unless_recent and now < self._next):
+        if _MALLOC_TRIM is None or (unless_recent and now < self.last + self._interval_s):
             return False
         if not self._lock.acquire(blocking=False):  # another thread is trimming this moment
             return False
         try:
-            self._next = now + self._interval_s
+            self.last = now
             _MALLOC_TRIM(0)
         finally:
             self._lock.release()
@@ -138,7 +138,7 @@ class DropCountingBatchSpanProcessor(BatchSpanProcessor):
         self._stall_s = stall_s
         self._exported_since_trim = 0  # approximate: request threads and the exporter both touch it
         self._export_started: float | None = None  # while an export runs
-        self._last_trim = self._last_export_end = 0.0  # time.monotonic() of each
+        self._last_export_end = float("-inf")  # time.monotonic(), as the trimmer's ``last``
         exporter = CountingSpanExporter(exporter, counter, after_export=self._after_export,
                                         before_export=self._before_export)
         super().__init__(exporter, **kwargs)  # type: ignore[arg-type]
@@ -150,13 +150,12 @@ class DropCountingBatchSpanProcessor(BatchSpanProcessor):
     def _trim(self, *, unless_recent: bool) -> None:
         if self._trimmer.trim(unless_recent=unless_recent):
             self._exported_since_trim = 0
-            self._last_trim = time.monotonic()
 
     def force_flush(self, timeout_millis: int | None = None) -> bool:
         """Flush, then return freed memory unless no export ended since the last trim: a flush
         marks the end of work (shutdown, the CLI's run), where memory held for more should go back."""
         flushed = super().force_flush(timeout_millis)
-        if self._last_trim < self._last_export_end:
+        if self._trimmer.last < self._last_export_end:
             self._trim(unless_recent=False)
         return flushed
 
