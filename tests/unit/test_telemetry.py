@@ -29,6 +29,11 @@ def test_content_capture_switch_removes_prompts_and_completions() -> None:
             assert key not in span.attributes or span.attributes[key] == "__REDACTED__"
         assert span.attributes["gen_ai.usage.total_tokens"] > 0
     assert not any("Verify the caller's identity" in str(v) for s in run.spans for v in s.attributes.values())
+    tools = [s for s in run.spans if s.name == "Code Interpreter Tool"]
+    assert tools
+    for span in tools:  # the tool's code and output are content too
+        assert span.attributes["input.value"] == span.attributes["output.value"] == "__REDACTED__"
+        assert "input.mime_type" not in span.attributes and "output.mime_type" not in span.attributes
 
 
 def test_openinferences_own_switch_drops_the_message_copies_of_the_prompt(monkeypatch) -> None:

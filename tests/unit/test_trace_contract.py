@@ -146,16 +146,28 @@ def test_result_traceparent_names_the_root_span(full_run) -> None:
     assert full_run.result.traceparent == f"00-{root.context.trace_id:032x}-{root.context.span_id:016x}-01"
 
 
-def test_only_llm_and_tool_spans_of_openinference_are_kept(full_run) -> None:
-    """CHAIN spans that repeat the stage's inputs are not recorded (telemetry/dspy_spans.py)."""
+def test_only_llm_spans_of_openinference_are_kept(full_run) -> None:
+    """CHAIN spans that repeat the stage's inputs, and TOOL spans that repeat ours, are not
+    recorded (telemetry/dspy_spans.py)."""
     names = {span.name for span in full_run.spans}
-    assert names == {"AgentCreator Invocation", *STAGE_COUNTS, "Code Interpreter Tool",
-                     "LM.__call__", "code_interpreter.__call__", "finish.__call__"}
+    assert names == {"AgentCreator Invocation", *STAGE_COUNTS, "Code Interpreter Tool", "LM.__call__"}
     kinds = Counter(span.attributes.get("openinference.span.kind") for span in full_run.spans)
     assert set(kinds) == {"AGENT", None, "LLM", "TOOL"}
 
 
-def test_instrumentation_wraps_only_lm_and_tools_and_shutdown_undoes_it() -> None:
+def test_the_tool_span_is_a_child_of_its_stage_and_carries_the_code_and_the_result(full_run) -> None:
+    by_id = _by_id(full_run.spans)
+    tools = [span for span in full_run.spans if span.name == "Code Interpreter Tool"]
+    assert len(tools) == STAGE_COUNTS["Generate Code"]
+    for tool in tools:
+        assert by_id[tool.parent.span_id].name == "Generate Code"
+        assert tool.attributes["openinference.span.kind"] == "TOOL"
+        assert "def " in tool.attributes["input.value"]
+        assert tool.attributes["input.mime_type"] == tool.attributes["output.mime_type"] == "text/plain"
+        assert tool.attributes["output.value"].startswith("ok: the code ran to completion")
+
+
+def test_instrumentation_wraps_only_the_lm_and_shutdown_undoes_it() -> None:
     import dspy
     from openinference.instrumentation.dspy import CopyableFunctionWrapper
 
@@ -168,8 +180,8 @@ def test_instrumentation_wraps_only_lm_and_tools_and_shutdown_undoes_it() -> Non
 
     telemetry.configure_tracing(load_settings({}))
     ensure_dspy_instrumented()
-    assert wrapped(dspy.LM, "__call__") and wrapped(dspy.Tool, "__call__")
+    assert wrapped(dspy.LM, "__call__") and not wrapped(dspy.Tool, "__call__")
     assert not wrapped(dspy.Predict, "forward") and not wrapped(dspy.Module, "__call__")
     assert not wrapped(dspy.ChatAdapter.__mro__[1], "__call__")
     telemetry.shutdown()
-    assert not wrapped(dspy.LM, "__call__") and not wrapped(dspy.Tool, "__call__")
+    assert not wrapped(dspy.LM, "__call__")

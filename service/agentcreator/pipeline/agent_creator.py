@@ -29,7 +29,7 @@ from agentcreator.pipeline.stages import (
     REVIEW_PLAN,
     stage_span,
 )
-from agentcreator.telemetry import get_tracer
+from agentcreator.telemetry import content_attributes, get_tracer
 from agentcreator.tools import run_python
 
 if TYPE_CHECKING:
@@ -43,19 +43,23 @@ CODE_INTERPRETER_SPAN = "Code Interpreter Tool"
 def code_interpreter(code: str) -> str:
     """Run a complete Python module in a sandbox and return its exit status and output."""
     with get_tracer().start_as_current_span(
-        CODE_INTERPRETER_SPAN, attributes={"openinference.span.kind": "TOOL", "tool.name": "code_interpreter"}
+        CODE_INTERPRETER_SPAN,
+        attributes={"openinference.span.kind": "TOOL", "tool.name": "code_interpreter",
+                    **content_attributes("input", code)},
     ) as span:
         result = run_python(code)
+        report = result.report()
         span.set_attributes(
             {
                 "agentcreator.tool.exit_code": -1 if result.exit_code is None else result.exit_code,
                 "agentcreator.tool.timed_out": result.timed_out,
                 "agentcreator.tool.memory_exceeded": result.memory_exceeded,
                 "agentcreator.tool.duration_ms": result.duration_ms,
+                **content_attributes("output", report),
             }
         )
-        span.set_status(Status(StatusCode.OK) if result.ok else Status(StatusCode.ERROR, result.report()[:200]))
-        return result.report()
+        span.set_status(Status(StatusCode.OK) if result.ok else Status(StatusCode.ERROR, report[:200]))
+        return report
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from agentcreator.telemetry.baggage import set_session_context
 from agentcreator.telemetry.setup import (
     configure_tracing,
+    content_attributes,
     dropped_span_count,
     get_tracer,
     shutdown,
@@ -10,6 +11,7 @@ from agentcreator.telemetry.setup import (
 
 __all__ = [
     "configure_tracing",
+    "content_attributes",
     "dropped_span_count",
     "get_tracer",
     "set_session_context",

@@ -5,8 +5,11 @@ openinference wraps ``Module.__call__``, ``Predict.forward`` and ``Adapter.__cal
 ``LM.__call__``: four nested spans per LLM call, each serializing the same 10+ KB of inputs
 into ``input.value`` (a Predict call shows up as ``Predict(Sig).forward`` > ``Predict.forward``
 > ``ChatAdapter.__call__`` > ``LM.__call__``). Our stage span already names the step, so only
-the LLM spans (prompt, completion, model, usage) and the TOOL spans stay; that removes most of
-the instrumentation's cost per call (measured in ``benchmarks/overhead.py``).
+the LLM spans (prompt, completion, model, usage) stay; that removes most of the
+instrumentation's cost per call (measured in ``benchmarks/overhead.py``). Its TOOL spans
+(``code_interpreter.__call__``, and ``finish.__call__`` for ReAct's last step) are left out too:
+the pipeline's own "Code Interpreter Tool" span is the contract's TOOL span and carries the
+tool's input and output itself (0.05-0.07 ms per LLM call measured for the pair it saved).
 
 The LLM span itself is built from openinference's own attribute functions, but started on the
 SDK tracer with its attributes masked once: openinference's tracer masks and sets every
@@ -53,8 +56,9 @@ except ImportError:
 _log = logging.getLogger(__name__)
 
 # openinference's wrap targets (0.1.48) that are left unwrapped: CHAIN spans whose inputs and
-# outputs are the stage's, re-serialized. Predict subclasses are wrapped as "<Name>.forward".
-SKIPPED_PREFIXES = ("Module.", "Adapter.", "Predict.")
+# outputs are the stage's, re-serialized, and TOOL spans that repeat our tool span. Predict
+# subclasses are wrapped as "<Name>.forward".
+SKIPPED_PREFIXES = ("Module.", "Adapter.", "Predict.", "Tool.")
 # LM methods whose LLM span is ours (same attributes, set once); openinference's own otherwise.
 LEAN_LM_METHODS = {"LM.__call__": False, "LM.acall": True, "DummyLM.__call__": False, "DummyLM.acall": True}
 
@@ -147,7 +151,8 @@ class _LeanLMAcallWrapper(_LeanLMSpan):
 
 
 class LeanDSPyInstrumentor(DSPyInstrumentor):
-    """Wraps only ``LM`` (LLM spans) and ``Tool`` (TOOL spans); ``uninstrument`` undoes exactly that."""
+    """Wraps ``LM`` (LLM spans) and DSPy's retrievers, not its modules, adapters or tools;
+    ``uninstrument`` undoes exactly that."""
 
     # BaseInstrumentor is a singleton per class through ``cls._instance``: without our own, a
     # DSPyInstrumentor made first in the process would be handed back for this class too.

@@ -26,8 +26,10 @@ from agentcreator.telemetry.ids import ProcessRandomIdGenerator
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from openinference.instrumentation import TraceConfig
     from opentelemetry.sdk.trace import SpanProcessor
     from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.util.types import AttributeValue
 
 _log = logging.getLogger(__name__)
 _TRACER_NAME = "agentcreator"
@@ -41,8 +43,8 @@ class _State:
     instrumentor: object | None = None
     tracer: trace.Tracer | None = None
     tracer_provider: TracerProvider | None = None
-    settings: Settings | None = None
     undo: list[Callable[[], None]] = []  # patches made while configuring, undone by shutdown
+    trace_config: TraceConfig | None = None  # what content spans may carry (openinference's switches)
     instrument = True
     drops = DropCounter()
 
@@ -78,20 +80,36 @@ def _otlp_exporter(settings: Settings) -> SpanExporter:
     return HttpExporter(endpoint=settings.otlp_traces_endpoint, headers=headers, timeout=settings.otlp_timeout_s)
 
 
-def _instrument_dspy(provider: TracerProvider, settings: Settings) -> object:
+def _trace_config(settings: Settings) -> TraceConfig:
     from openinference.instrumentation import TraceConfig
-
-    from agentcreator.telemetry.dspy_spans import LeanDSPyInstrumentor
 
     # Content off hides it all; otherwise None leaves each switch to openinference's own
     # OPENINFERENCE_HIDE_* variables (e.g. the message copies of the prompt, see the README).
     hide = True if not settings.capture_content else None
-    config = TraceConfig(
-        hide_inputs=hide, hide_outputs=hide, hide_input_messages=hide, hide_output_messages=hide
-    )
+    return TraceConfig(hide_inputs=hide, hide_outputs=hide, hide_input_messages=hide, hide_output_messages=hide)
+
+
+def _instrument_dspy(provider: TracerProvider, config: TraceConfig) -> object:
+    from agentcreator.telemetry.dspy_spans import LeanDSPyInstrumentor
+
     instrumentor = LeanDSPyInstrumentor()
     instrumentor.instrument(tracer_provider=provider, config=config)
     return instrumentor
+
+
+def content_attributes(direction: str, value: str) -> dict[str, AttributeValue]:
+    """``input.value``/``output.value`` (``direction``) for one of our spans, as plain text, under
+    the switches openinference's spans obey: content capture off (or an OPENINFERENCE_HIDE_*
+    variable) redacts the value. Empty before ``configure_tracing``: spans record nothing then."""
+    config = _State.trace_config
+    if config is None:
+        return {}
+    attributes = {}
+    for key, item in ((f"{direction}.value", value), (f"{direction}.mime_type", "text/plain")):
+        masked = config.mask(key, item)
+        if masked is not None:
+            attributes[key] = masked
+    return attributes
 
 
 def configure_tracing(
@@ -131,7 +149,7 @@ def configure_tracing(
         if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
             trace.set_tracer_provider(provider)  # the API allows one global; later ones stay local
         _State.provider = provider
-        _State.settings = settings
+        _State.trace_config = _trace_config(settings)
         _State.instrument = instrument_dspy
         return provider
 
@@ -142,8 +160,8 @@ def ensure_dspy_instrumented() -> None:
     if _State.instrumentor is not None or not _State.instrument:
         return
     with _State.lock:
-        if _State.instrumentor is None and _State.provider is not None and _State.settings is not None:
-            _State.instrumentor = _instrument_dspy(_State.provider, _State.settings)
+        if _State.instrumentor is None and _State.provider is not None and _State.trace_config is not None:
+            _State.instrumentor = _instrument_dspy(_State.provider, _State.trace_config)
 
 
 def dspy_instrumented() -> bool:
@@ -176,7 +194,7 @@ def shutdown(timeout_s: float = 10.0) -> bool:
     """
     with _State.lock:
         provider, instrumentor, undo = _State.provider, _State.instrumentor, _State.undo
-        _State.provider = _State.instrumentor = _State.settings = None
+        _State.provider = _State.instrumentor = _State.trace_config = None
         _State.undo = []
     if instrumentor is not None:
         instrumentor.uninstrument()  # type: ignore[attr-defined]
