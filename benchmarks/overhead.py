@@ -1,7 +1,11 @@
 """Instrumentation cost per LLM call: no tracing vs openinference alone vs our full telemetry.
 
 The pipeline runs with the offline LM at zero latency, both loops at their limits (23 LLM
-calls an invocation) and 10+ KB prompts, in one warm worker process per variant, in turns.
+calls an invocation) and 10+ KB prompts, in warm worker processes, in turns. Each variant has
+``PROCESSES`` of them and round r uses the r-th of each (modulo): one process's speed depends on
+its hash seed and memory layout, and two processes of one variant differed by 0.19 ms per LLM
+call (about a fifth of the figure) in an A/A run, which no number of rounds in one process
+averages out.
 Each turn's wall time includes flushing its spans to a local OTLP sink, so export work is
 counted, not deferred past the measurement. Per-call cost is the paired difference of one
 round's turns divided by the round's LLM calls; figures are medians over rounds. CPU time
@@ -15,6 +19,7 @@ OTLP exporter, which splits the cost into making spans and exporting them.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from benchmarks.common import Worker, log, median
@@ -22,7 +27,8 @@ from benchmarks.sink import QuietSink
 
 LM = "offline:plan_rejections=4,code_rejections=3"
 VARIANTS = ("none", "openinference", "full", "full-allspans", "full-noexport")
-ROUNDS = 15
+ROUNDS = 30
+PROCESSES = 3
 INVOCATIONS_PER_TURN = 2
 
 
@@ -31,20 +37,45 @@ def _per_call(turns: list[dict[str, Any]], key: str, variant: str, base: str) ->
     return [(t[variant][key] - t[base][key]) / t[variant]["llm_calls"] * 1000 for t in turns]
 
 
-def main(rounds: int = ROUNDS) -> dict[str, Any]:
+def _start(endpoint: str, processes: int) -> dict[str, list[Worker]]:
+    """Every variant's worker processes, started side by side (each imports DSPy: ~3 s of CPU)."""
+    with ThreadPoolExecutor(max_workers=len(VARIANTS) * processes) as pool:
+        futures = {name: [pool.submit(Worker, name, endpoint=endpoint) for _ in range(processes)]
+                   for name in VARIANTS}
+        workers: dict[str, list[Worker]] = {}
+        failure: BaseException | None = None
+        for name, started in futures.items():
+            for future in started:
+                try:
+                    workers.setdefault(name, []).append(future.result())
+                except Exception as error:  # stop the ones that did start, then fail
+                    failure = error
+    if failure is not None:
+        _close(workers)
+        raise failure
+    return workers
+
+
+def _close(workers: dict[str, list[Worker]]) -> None:
+    for started in workers.values():
+        for worker in started:
+            worker.close()
+
+
+def main(rounds: int = ROUNDS, processes: int = PROCESSES) -> dict[str, Any]:
     with QuietSink() as sink:
-        workers = {name: Worker(name, endpoint=sink.endpoint) for name in VARIANTS}
+        workers = _start(sink.endpoint, processes)
         try:
-            stats = workers["full"].call(cmd="stats", lm=LM)
-            before = workers["full-allspans"].call(cmd="stats", lm=LM)
+            stats = workers["full"][0].call(cmd="stats", lm=LM)
+            before = workers["full-allspans"][0].call(cmd="stats", lm=LM)
             turns: list[dict[str, Any]] = []
             for index in range(rounds):
                 order = VARIANTS[index % len(VARIANTS):] + VARIANTS[:index % len(VARIANTS)]
-                turns.append({name: workers[name].call(cmd="run", n=INVOCATIONS_PER_TURN, lm=LM) for name in order})
-            log(f"overhead: {rounds} rounds of {len(VARIANTS)} variants done")
+                turns.append({name: workers[name][index % processes].call(
+                    cmd="run", n=INVOCATIONS_PER_TURN, lm=LM) for name in order})
+            log(f"overhead: {rounds} rounds of {len(VARIANTS)} variants in {processes} processes each done")
         finally:
-            for worker in workers.values():
-                worker.close()
+            _close(workers)
 
     def cost(variant: str, key: str) -> float:
         return median(_per_call(turns, key, variant, "none"))
@@ -54,6 +85,8 @@ def main(rounds: int = ROUNDS) -> dict[str, Any]:
     full_cpu, oi_cpu = cost("full", "cpu_s"), cost("openinference", "cpu_s")
     making_cpu = cost("full-noexport", "cpu_s")
     allspans_cpu = cost("full-allspans", "cpu_s")
+    by_process = [median(_per_call(turns[index::processes], "elapsed_s", "full", "none"))
+                  for index in range(processes)]
     calls = turns[0]["none"]["llm_calls"]
     none_ms = median([t["none"]["elapsed_s"] / calls * 1000 for t in turns])
     return {
@@ -70,6 +103,8 @@ def main(rounds: int = ROUNDS) -> dict[str, Any]:
         "wall_ratio_full_vs_openinference": round(
             median([t["full"]["elapsed_s"] / t["openinference"]["elapsed_s"] for t in turns]), 3),
         "untraced_ms_per_llm_call": round(none_ms, 3),
+        "overhead_ms_per_llm_call_by_process": [round(value, 3) for value in by_process],
+        "processes_per_variant": processes,
         "llm_calls_per_turn": calls,
         "rounds": rounds,
         "spans_per_invocation": stats["spans"],
