@@ -19,6 +19,7 @@ import dspy
 from opentelemetry.trace import Status, StatusCode
 
 from agentcreator.pipeline import signatures as sig
+from agentcreator.pipeline.formatting import CachedTrajectoryReAct
 from agentcreator.pipeline.stages import (
     DRAFT_PLAN,
     GENERATE_CODE,
@@ -86,7 +87,7 @@ class AgentCreator(dspy.Module):
         self.parse_sop = dspy.Predict(sig.ParseSOP)
         self.draft_plan = dspy.Predict(sig.DraftPlan)
         self.review_plan = dspy.Predict(sig.ReviewPlan)
-        self.generate_code = dspy.ReAct(sig.GenerateCode, tools=[code_interpreter], max_iters=4)
+        self.generate_code = CachedTrajectoryReAct(sig.GenerateCode, tools=[code_interpreter], max_iters=4)
         self.review_code = dspy.Predict(sig.ReviewCode)
         self.generate_prompt = dspy.Predict(sig.GeneratePrompt)
 

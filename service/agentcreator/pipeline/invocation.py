@@ -97,6 +97,7 @@ def run_invocation(
     """Run the pipeline under one root span; raise InvocationError (after the span ends) on failure."""
     import dspy
 
+    from agentcreator.pipeline.formatting import CachingChatAdapter
     from agentcreator.pipeline.lm import build_lm, is_offline
     from agentcreator.pipeline.usage import SpanUsageTracker
 
@@ -121,7 +122,7 @@ def run_invocation(
             span_context = root.get_span_context()
             trace_id = format_trace_id(span_context.trace_id)
             try:
-                with dspy.context(lm=lm, usage_tracker=tracker, disable_history=True):
+                with dspy.context(lm=lm, adapter=CachingChatAdapter(), usage_tracker=tracker, disable_history=True):
                     prediction = _agent_creator().create_agent(request.sop, request.voice_personality)
             except Exception as error:
                 error_id = uuid.uuid4().hex[:12]
