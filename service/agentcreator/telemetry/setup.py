@@ -44,7 +44,8 @@ class _State:
     tracer: trace.Tracer | None = None
     tracer_provider: TracerProvider | None = None
     undo: list[Callable[[], None]] = []  # patches made while configuring, undone by shutdown
-    trace_config: TraceConfig | None = None  # what content spans may carry (openinference's switches)
+    capture_content = True
+    trace_config: TraceConfig | None = None  # built on first use: importing openinference takes ~70 ms
     instrument = True
     drops = DropCounter()
 
@@ -80,13 +81,20 @@ def _otlp_exporter(settings: Settings) -> SpanExporter:
     return HttpExporter(endpoint=settings.otlp_traces_endpoint, headers=headers, timeout=settings.otlp_timeout_s)
 
 
-def _trace_config(settings: Settings) -> TraceConfig:
-    from openinference.instrumentation import TraceConfig
+def _trace_config() -> TraceConfig:
+    """What content spans may carry, openinference's ``TraceConfig``; made on first use, off the
+    server's start-up path."""
+    config = _State.trace_config
+    if config is None:
+        from openinference.instrumentation import TraceConfig
 
-    # Content off hides it all; otherwise None leaves each switch to openinference's own
-    # OPENINFERENCE_HIDE_* variables (e.g. the message copies of the prompt, see the README).
-    hide = True if not settings.capture_content else None
-    return TraceConfig(hide_inputs=hide, hide_outputs=hide, hide_input_messages=hide, hide_output_messages=hide)
+        # Content off hides it all; otherwise None leaves each switch to openinference's own
+        # OPENINFERENCE_HIDE_* variables (e.g. the message copies of the prompt, see the README).
+        hide = True if not _State.capture_content else None
+        config = _State.trace_config = TraceConfig(
+            hide_inputs=hide, hide_outputs=hide, hide_input_messages=hide, hide_output_messages=hide
+        )
+    return config
 
 
 def _instrument_dspy(provider: TracerProvider, config: TraceConfig) -> object:
@@ -101,9 +109,9 @@ def content_attributes(direction: str, value: str) -> dict[str, AttributeValue]:
     """``input.value``/``output.value`` (``direction``) for one of our spans, as plain text, under
     the switches openinference's spans obey: content capture off (or an OPENINFERENCE_HIDE_*
     variable) redacts the value. Empty before ``configure_tracing``: spans record nothing then."""
-    config = _State.trace_config
-    if config is None:
+    if _State.provider is None:
         return {}
+    config = _trace_config()
     attributes = {}
     for key, item in ((f"{direction}.value", value), (f"{direction}.mime_type", "text/plain")):
         masked = config.mask(key, item)
@@ -149,7 +157,7 @@ def configure_tracing(
         if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
             trace.set_tracer_provider(provider)  # the API allows one global; later ones stay local
         _State.provider = provider
-        _State.trace_config = _trace_config(settings)
+        _State.capture_content = settings.capture_content
         _State.instrument = instrument_dspy
         return provider
 
@@ -160,8 +168,8 @@ def ensure_dspy_instrumented() -> None:
     if _State.instrumentor is not None or not _State.instrument:
         return
     with _State.lock:
-        if _State.instrumentor is None and _State.provider is not None and _State.trace_config is not None:
-            _State.instrumentor = _instrument_dspy(_State.provider, _State.trace_config)
+        if _State.instrumentor is None and _State.provider is not None:
+            _State.instrumentor = _instrument_dspy(_State.provider, _trace_config())
 
 
 def dspy_instrumented() -> bool:
