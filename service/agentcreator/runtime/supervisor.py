@@ -188,7 +188,7 @@ def _listen(host: str, port: int, count: int) -> list[socket.socket]:
     return listeners
 
 
-def run(args: argparse.Namespace, count: int, grace_s: float = 25.0) -> int:
+def run(args: argparse.Namespace, count: int, grace_s: float) -> int:
     """``agentcreator serve`` with ``count`` > 1 workers; the settings were validated by the caller."""
     try:
         listeners = _listen(args.host, args.port, count)
