@@ -63,6 +63,20 @@ SKIPPED_PREFIXES = ("Module.", "Adapter.", "Predict.", "Tool.")
 LEAN_LM_METHODS = {"LM.__call__": False, "LM.acall": True, "DummyLM.__call__": False, "DummyLM.acall": True}
 
 
+def masked(config: TraceConfig, pairs: Iterable[tuple[str, Any]]) -> dict[str, AttributeValue]:
+    """Each value through ``config``'s mask, as openinference's span sets its attributes: values
+    that are None, or that the mask removes, are left out (a hidden input becomes a marker)."""
+    mask = config.mask
+    attributes = {}
+    for key, value in pairs:
+        if value is None:
+            continue
+        value = mask(key, value.value if isinstance(value, Enum) else value)
+        if value is not None:
+            attributes[key] = value
+    return attributes
+
+
 def _skipped(name: str) -> bool:
     from dspy import Predict
 
@@ -87,15 +101,7 @@ class _LeanLMSpan:
             pairs: Iterable[tuple[str, Any]] = _flatten(attributes)
         else:
             pairs = attributes.items()
-        mask = self._config.mask
-        masked = {}
-        for key, value in pairs:
-            if value is None:
-                continue
-            value = mask(key, value.value if isinstance(value, Enum) else value)
-            if value is not None:
-                masked[key] = value
-        return masked
+        return masked(self._config, pairs)
 
     def _arguments(self, wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict:
         function = getattr(wrapped, "__func__", wrapped)

@@ -111,13 +111,9 @@ def content_attributes(direction: str, value: str) -> dict[str, AttributeValue]:
     variable) redacts the value. Empty before ``configure_tracing``: spans record nothing then."""
     if _State.provider is None:
         return {}
-    config = _trace_config()
-    attributes = {}
-    for key, item in ((f"{direction}.value", value), (f"{direction}.mime_type", "text/plain")):
-        masked = config.mask(key, item)
-        if masked is not None:
-            attributes[key] = masked
-    return attributes
+    from agentcreator.telemetry.dspy_spans import masked
+
+    return masked(_trace_config(), ((f"{direction}.value", value), (f"{direction}.mime_type", "text/plain")))
 
 
 def configure_tracing(
