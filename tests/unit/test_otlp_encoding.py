@@ -1,9 +1,11 @@
-"""Our in-place OTLP encoder builds exactly the SDK's message, and is installed only while exporting."""
+"""Our OTLP encoder writes exactly the bytes the SDK's message serializes to, and is installed only
+while exporting."""
 
 from __future__ import annotations
 
 from opentelemetry import context, trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -53,12 +55,16 @@ def _synthetic_spans() -> list:
     return spans
 
 
+def _sdk_bytes(spans: list) -> bytes:
+    return sdk_encode_spans(spans).SerializeToString(deterministic=True)
+
+
 def test_encodes_exactly_what_the_sdk_encodes_for_synthetic_spans() -> None:
     spans = _synthetic_spans()
-    ours, theirs = otlp_encoding.encode_spans(spans), sdk_encode_spans(spans)
-    assert ours == theirs
-    assert ours.SerializeToString(deterministic=True) == theirs.SerializeToString(deterministic=True)
-    assert len(ours.resource_spans) == 2 and len(ours.resource_spans[0].scope_spans) == 2
+    ours = otlp_encoding.encode_request(spans)
+    assert ours == _sdk_bytes(spans)
+    request = ExportTraceServiceRequest.FromString(ours)
+    assert len(request.resource_spans) == 2 and len(request.resource_spans[0].scope_spans) == 2
 
 
 def test_equal_resources_of_distinct_objects_share_one_group_as_in_the_sdk() -> None:
@@ -70,15 +76,15 @@ def test_equal_resources_of_distinct_objects_share_one_group_as_in_the_sdk() -> 
             pass
     spans = exporter.get_finished_spans()
     assert spans[0].resource is not spans[1].resource and spans[0].resource == spans[1].resource
-    ours, theirs = otlp_encoding.encode_spans(spans), sdk_encode_spans(spans)
-    assert ours == theirs and len(ours.resource_spans) == 1
+    ours = otlp_encoding.encode_request(spans)
+    assert ours == _sdk_bytes(spans)
+    assert len(ExportTraceServiceRequest.FromString(ours).resource_spans) == 1
 
 
 def test_encodes_exactly_what_the_sdk_encodes_for_a_pipeline_trace() -> None:
     spans = run_pipeline("offline:plan_rejections=1,code_rejections=1").spans
     assert len(spans) > 20
-    ours, theirs = otlp_encoding.encode_spans(spans), sdk_encode_spans(spans)
-    assert ours.SerializeToString(deterministic=True) == theirs.SerializeToString(deterministic=True)
+    assert otlp_encoding.encode_request(spans) == _sdk_bytes(spans)
 
 
 def test_installed_while_exporting_over_http_and_removed_by_shutdown() -> None:
@@ -89,7 +95,8 @@ def test_installed_while_exporting_over_http_and_removed_by_shutdown() -> None:
 
     assert trace_exporter.encode_spans is sdk_encode_spans
     telemetry.configure_tracing(load_settings({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}))
-    assert trace_exporter.encode_spans is otlp_encoding.encode_spans
+    assert otlp_encoding.installed()
+    assert trace_exporter.encode_spans(spans := _synthetic_spans()).SerializePartialToString() == _sdk_bytes(spans)
     telemetry.shutdown(timeout_s=1)
     assert trace_exporter.encode_spans is sdk_encode_spans
 
@@ -101,3 +108,22 @@ def test_grpc_exporter_translates_with_our_encoder() -> None:
         assert exporter._translate_data(spans) == sdk_encode_spans(spans)
     finally:
         exporter.shutdown()
+
+
+def test_values_the_sdk_drops_or_fails_on() -> None:
+    """Odd values: ints beyond int64 and None are dropped per key as the SDK drops them; negative
+    ints and empty strings encode as the SDK's; a lone surrogate is replaced, not a failed batch."""
+    from opentelemetry.sdk.trace import ReadableSpan
+
+    context = SpanContext(trace_id=1, span_id=2, is_remote=False)
+    odd = ReadableSpan(name="odd", context=context, resource=Resource.create({}),
+                       attributes={"neg": -5, "max": 2**63 - 1, "empty": "", "": "no key"})
+    assert otlp_encoding.encode_request([odd]) == _sdk_bytes([odd])
+
+    huge = ReadableSpan(name="huge", context=context, resource=Resource.create({}), attributes={"big": 2**64, "ok": 1})
+    assert otlp_encoding.encode_request([huge]) == _sdk_bytes([huge])  # both drop "big"
+
+    broken = ReadableSpan(name="broken", context=context, resource=Resource.create({}),
+                          attributes={"text": "a\ud800b"})
+    span = ExportTraceServiceRequest.FromString(otlp_encoding.encode_request([broken])).resource_spans[0]
+    assert span.scope_spans[0].spans[0].attributes[0].value.string_value == "a?b"
