@@ -1,8 +1,12 @@
-"""Our LLM span carries exactly what openinference's own LM wrapper records (0.1.48)."""
+"""Our LLM span carries exactly what openinference's own LM wrapper records (0.1.48); its JSON values
+are the same data, written compactly."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from dataclasses import dataclass
+from datetime import datetime
 
 import dspy
 import pytest
@@ -68,10 +72,22 @@ def _spans(instrumentor_class, call, engine=None, config=None):
     return exporter.get_finished_spans()
 
 
+JSON_VALUED = ("input.value", "output.value")
+
+
+def _attributes(span):
+    """The span's attributes, JSON values parsed: ours are compact, openinference's spaced."""
+    attributes = dict(span.attributes)
+    for key in JSON_VALUED:
+        if key in attributes and attributes[key] != "__REDACTED__":
+            attributes[key] = json.loads(attributes[key])
+    return attributes
+
+
 def _shape(span):
     events = [(event.name, {k: v for k, v in event.attributes.items() if k != "exception.stacktrace"})
               for event in span.events]
-    return (span.name, span.kind, span.status.status_code, span.status.description, dict(span.attributes),
+    return (span.name, span.kind, span.status.status_code, span.status.description, _attributes(span),
             events, span.instrumentation_scope)
 
 
@@ -107,3 +123,23 @@ def test_without_openinferences_helpers_its_own_lm_wrapper_is_kept(monkeypatch, 
     finally:
         instrumentor.uninstrument()
     assert caplog.text.count("LLM spans use its own wrapper") == 1
+
+
+@dataclass
+class _Point:
+    x: int
+
+
+@pytest.mark.parametrize("value", [
+    {"messages": MESSAGES, "kwargs": {"temperature": 0.2}, "prompt": None},
+    {"when": datetime(2026, 1, 2, 3, 4, 5), "point": _Point(1), "set": {1}},  # default=str, as json.dumps
+    {1: "int key"}, {"big": 2**70}, {"broken": "a\ud800"},  # what orjson refuses: json.dumps writes it
+])
+def test_json_values_are_safe_json_dumps_data(value) -> None:
+    from openinference.instrumentation import safe_json_dumps
+
+    from agentcreator.telemetry.dspy_spans import json_value
+
+    ours = json_value(value)
+    assert json.loads(ours) == json.loads(safe_json_dumps(value))
+    assert len(ours) <= len(safe_json_dumps(value))

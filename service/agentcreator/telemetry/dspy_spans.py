@@ -14,7 +14,9 @@ tool's input and output itself (0.05-0.07 ms per LLM call measured for the pair 
 The LLM span itself is built from openinference's own attribute functions, but started on the
 SDK tracer with its attributes masked once: openinference's tracer masks and sets every
 attribute twice (once for the sampler, once on its span proxy) and binds the call's arguments
-with a fresh ``inspect.signature`` each time, which cost more than the span.
+with a fresh ``inspect.signature`` each time, which cost more than the span. ``input.value`` and
+``output.value`` are the same JSON from orjson (compact, where openinference's ``json.dumps``
+puts a space after each separator): 2-5 µs instead of 24-54 µs for a 10-21 KB prompt.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from enum import Enum
 from inspect import Signature, signature
 from typing import TYPE_CHECKING, Any
 
-from openinference.instrumentation import get_attributes_from_context
+import orjson
+from openinference.instrumentation import get_attributes_from_context, safe_json_dumps
 from openinference.instrumentation.dspy import DSPyInstrumentor
 from opentelemetry import context as context_api
 from opentelemetry.trace import StatusCode, use_span
@@ -39,14 +42,12 @@ if TYPE_CHECKING:
 try:  # openinference's own attribute functions (0.1.48), private: an upgrade may move them
     from openinference.instrumentation.dspy import (
         _flatten,
-        _input_value_and_mime_type,
         _llm_input_messages,
         _llm_invocation_parameters,
         _llm_model_name,
         _llm_output_messages,
         _llm_provider,
         _normalize_lm_arguments,
-        _output_value_and_mime_type,
     )
 
     HELPERS_FOUND = True
@@ -75,6 +76,20 @@ def masked(config: TraceConfig, pairs: Iterable[tuple[str, Any]]) -> dict[str, A
         if value is not None:
             attributes[key] = value
     return attributes
+
+
+# Types orjson would write as their fields or ISO strings: handed to ``default=str`` instead, as
+# ``json.dumps(default=str)`` (openinference's ``safe_json_dumps``) does.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def json_value(value: Any) -> str:
+    """``safe_json_dumps(value)``'s data as compact JSON, by orjson; what orjson cannot write (keys
+    that are not strings, integers beyond 64 bits, lone surrogates) goes to ``safe_json_dumps``."""
+    try:
+        return orjson.dumps(value, default=str, option=_ORJSON_OPTIONS).decode()
+    except TypeError:  # orjson.JSONEncodeError is one
+        return safe_json_dumps(value)
 
 
 def _skipped(name: str) -> bool:
@@ -115,7 +130,8 @@ class _LeanLMSpan:
     def start(self, name: str, instance: Any, arguments: Mapping[str, Any]) -> Span:
         return self._tracer.start_span(name, attributes=self._masked({
             "openinference.span.kind": "LLM",
-            **dict(_input_value_and_mime_type(arguments)),
+            "input.mime_type": "application/json",
+            "input.value": json_value(arguments),
             **dict(_llm_model_name(instance)),
             **dict(_llm_provider(instance)),
             **dict(_llm_invocation_parameters(instance, arguments)),
@@ -127,7 +143,8 @@ class _LeanLMSpan:
         span.set_status(StatusCode.OK)
         if span.is_recording():
             span.set_attributes(self._masked({
-                **dict(_output_value_and_mime_type(response)),
+                "output.value": json_value(response),
+                "output.mime_type": "application/json",
                 **dict(_llm_output_messages(response)),
             }))
 
