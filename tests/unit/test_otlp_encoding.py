@@ -29,6 +29,7 @@ def _synthetic_spans() -> list:
     """Every field the encoder writes: kinds, remote parents, trace state, events, links, arrays, status."""
     exporter = InMemorySpanExporter()
     spans = []
+    big = "é" * 20000  # under two keys, as gen_ai.prompt shares input.value's string
     for name in ("svc-a", "svc-b"):  # two resources
         provider = TracerProvider(resource=Resource.create({"service.name": name, "k": [1, 2]}))
         provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -42,7 +43,8 @@ def _synthetic_spans() -> list:
             with versioned.start_as_current_span(
                 "server", kind=SpanKind.SERVER,
                 attributes={"s": "text", "b": True, "i": 7, "f": 1.5, "strs": ["a", "b"], "ints": [1, 2],
-                            "bools": [True, False], "floats": [0.5], "big": "é" * 20000},
+                            "bools": [True, False], "floats": [0.5], "big": big, "same big": big,
+                            "equal big": "é" * 20000},
                 links=[Link(remote, {"link.attr": "y"})],
             ) as span:
                 span.add_event("happened", {"count": 3, "what": "it"})

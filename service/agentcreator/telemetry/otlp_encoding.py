@@ -59,6 +59,7 @@ _ONE_BYTE = [bytes((value,)) for value in range(0x80)]
 _INT64_LIMIT = 1 << 63
 _KEYS: dict[str, bytes] = {}  # attribute key -> its KeyValue.key field, tag and length included
 _KEYS_MAX = 4096  # keys are few and fixed (ours, openinference's); the bound is for odd callers
+_SHARED_MIN_CHARS = 1024  # strings this long are looked up before encoding, by identity
 
 
 def _varint(value: int) -> bytes:
@@ -96,10 +97,14 @@ def _utf8(value: str) -> bytes:
 def _add_attributes(out: list[bytes], attributes: Mapping[str, Any] | None) -> None:
     """Append each attribute as a span's ``attributes`` field (9); a value the SDK cannot encode
     is skipped and logged, as the SDK does."""
+    long_strings: dict[int, bytes] = {}  # gen_ai.prompt is input.value's very string: encode it once
     for key, value in (attributes or {}).items():
         kind = value.__class__
         if kind is str:
-            data = _utf8(value)
+            if len(value) < _SHARED_MIN_CHARS:
+                data = _utf8(value)
+            elif (data := long_strings.get(id(value))) is None:  # type: ignore[assignment]
+                data = long_strings[id(value)] = _utf8(value)
             any_value = b"\x0a" + _varint(len(data))  # AnyValue.string_value, then the data itself
             key_value = _key_field(key) + b"\x12" + _varint(len(any_value) + len(data))
             out.append(b"\x4a" + _varint(len(key_value) + len(any_value) + len(data)) + key_value + any_value)
