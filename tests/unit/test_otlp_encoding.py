@@ -3,6 +3,7 @@ while exporting."""
 
 from __future__ import annotations
 
+import pytest
 from opentelemetry import context, trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -129,3 +130,30 @@ def test_values_the_sdk_drops_or_fails_on() -> None:
                           attributes={"text": "a\ud800b"})
     span = ExportTraceServiceRequest.FromString(otlp_encoding.encode_request([broken])).resource_spans[0]
     assert span.scope_spans[0].spans[0].attributes[0].value.string_value == "a?b"
+
+
+@pytest.mark.parametrize("limit", [4096, 4097, 4098])  # cuts landing on each byte of a 3-byte character
+def test_strings_the_mapping_hands_on_encoded_make_the_same_request(limit) -> None:
+    """The OTLP exporter's mapping hands cut and measured strings on as UTF-8: the request is byte
+    for byte the one its string mapping makes, which is the SDK's."""
+    from agentcreator.telemetry.genai import GenAiSpanExporter, Utf8Text
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    for prompt in ("Réponds à l’appelant — " * 2000, "plain ascii " * 3000, "café " * 100, "x" * 10):
+        attributes = {"openinference.span.kind": "LLM", "input.value": prompt, "output.value": prompt[:5000],
+                      "llm.input_messages.0.message.content": prompt}
+        tracer.start_span("LLM", attributes=attributes).end()
+    spans = exporter.get_finished_spans()
+
+    def mapped(encoded: bool) -> list:
+        mapping = GenAiSpanExporter(exporter, max_content_bytes=limit, max_span_bytes=3 * limit,
+                                    encoded_strings=encoded)
+        return [mapping._mapped(span)[0] for span in spans]
+
+    as_text, as_bytes = mapped(False), mapped(True)
+    assert any(type(value) is Utf8Text for span in as_bytes for value in span.attributes.values())
+    assert all(type(value) is not Utf8Text for span in as_text for value in span.attributes.values())
+    assert otlp_encoding.encode_request(as_bytes) == otlp_encoding.encode_request(as_text) == _sdk_bytes(as_text)

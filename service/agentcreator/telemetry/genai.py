@@ -54,26 +54,43 @@ def _marker(removed: int) -> str:
     return f"…[truncated {removed} bytes]"
 
 
+class Utf8Text(bytes):
+    """A string attribute already encoded as UTF-8, for the OTLP encoder to write as it is: the
+    mapping encodes long non-ASCII strings to measure them, and a cut made on the bytes needs no
+    decoding into a new string (two bytes a character) only to be encoded again."""
+
+    __slots__ = ()
+
+
 class _Utf8:
     """UTF-8 sizes of one span's strings, each encoded at most once: a prompt with one non-ASCII
     character costs an encoding per look, and an LLM span holds it three times (gen_ai.prompt is
-    the very string input.value is)."""
+    the very string input.value is). With ``encoded``, what it cuts or encodes comes back as
+    ``Utf8Text``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, encoded: bool = False) -> None:
+        self._as_bytes = encoded
         # by id(), holding the string too: a string freed mid-mapping cannot lend its id to another
         self._encoded: dict[int, tuple[str, bytes]] = {}
-        self._cut: dict[tuple[int, int], tuple[str, str]] = {}  # (id, limit) -> (string, its cut)
+        self._cut: dict[tuple[int, int], tuple[str, str | Utf8Text]] = {}  # (id, limit) -> (string, its cut)
 
     def _bytes(self, value: str) -> bytes:
         entry = self._encoded.get(id(value))
         if entry is None:
-            entry = self._encoded[id(value)] = (value, value.encode())
+            entry = self._encoded[id(value)] = (value, value.encode(errors="replace"))
         return entry[1]
 
     def size(self, value: str) -> int:
         return len(value) if value.isascii() else len(self._bytes(value))
 
-    def truncate(self, value: str, limit: int) -> str:
+    def encoded(self, value: str) -> str | Utf8Text:
+        """``value``, or in ``encoded`` mode its UTF-8 if it was encoded to be measured."""
+        if not self._as_bytes:
+            return value
+        entry = self._encoded.get(id(value))
+        return value if entry is None else Utf8Text(entry[1])
+
+    def truncate(self, value: str, limit: int) -> str | Utf8Text:
         """At most ``limit`` bytes of ``value`` (cut on a character boundary), then a marker;
         gen_ai.prompt and input.value, one string, get one cut string."""
         entry = self._cut.get((id(value), limit))
@@ -81,13 +98,22 @@ class _Utf8:
             entry = self._cut[(id(value), limit)] = (value, self._truncated(value, limit))
         return entry[1]
 
-    def _truncated(self, value: str, limit: int) -> str:
+    def _truncated(self, value: str, limit: int) -> str | Utf8Text:
         if value.isascii():  # the common case: characters are bytes, no encoding round trip
-            return value if len(value) <= limit else value[:limit] + _marker(len(value) - limit)
+            if len(value) <= limit:
+                return value
+            if self._as_bytes:
+                return Utf8Text(value[:limit].encode() + _marker(len(value) - limit).encode())
+            return value[:limit] + _marker(len(value) - limit)
         data = self._bytes(value)
         if len(data) <= limit:
-            return value
-        return data[:limit].decode(errors="ignore") + _marker(len(data) - limit)
+            return self.encoded(value)
+        end = limit
+        while end and (data[end] & 0xC0) == 0x80:  # a continuation byte: the cut is inside a character
+            end -= 1
+        if self._as_bytes:
+            return Utf8Text(data[:end] + _marker(len(data) - limit).encode())
+        return data[:end].decode() + _marker(len(data) - limit)
 
 
 def _share_cap(sizes: list[int], budget: int) -> int | None:
@@ -133,11 +159,14 @@ _SPAN_FRAME_BYTES = 256  # ids, times, names and framing of one span, roughly
 class GenAiSpanExporter(SpanExporter):
     """Wraps any exporter: adds gen_ai.* to LLM spans and truncates long strings before export:
     each to ``max_content_bytes``, and all of a span's together to ``max_span_bytes``. A batch is
-    handed on in requests of at most ``max_request_bytes`` (about), mapped one request at a time."""
+    handed on in requests of at most ``max_request_bytes`` (about), mapped one request at a time.
+    With ``encoded_strings`` (only for an exporter that writes ``Utf8Text`` values, our OTLP
+    encoder's), strings it cuts or measured as UTF-8 are handed on as their bytes."""
 
     def __init__(self, inner: SpanExporter, *, max_content_bytes: int = 16384, max_span_bytes: int = 40960,
-                 max_request_bytes: int = MAX_REQUEST_STRING_BYTES) -> None:
+                 max_request_bytes: int = MAX_REQUEST_STRING_BYTES, encoded_strings: bool = False) -> None:
         self._inner = inner
+        self._encoded_strings = encoded_strings
         self._limit = max_content_bytes
         self._span_budget = max_span_bytes
         self._request_budget = max_request_bytes
@@ -172,7 +201,7 @@ class GenAiSpanExporter(SpanExporter):
         (an LLM span carries its prompt up to four times: input.value, messages, gen_ai.prompt, and
         X-Ray rejects a segment over 64 KB), each string at most once, its marker counting what
         was cut from the original. Returns the bytes of string values (and keys) left."""
-        utf8 = _Utf8()
+        utf8 = _Utf8(encoded=self._encoded_strings)
         sizes = {key: utf8.size(value) for key, value in attributes.items() if isinstance(value, str)}
         keys = sum(len(key) for key in attributes)
         # what each string comes to after the per-string limit, marker included
@@ -182,8 +211,8 @@ class GenAiSpanExporter(SpanExporter):
         cap = _share_cap(list(long.values()), self._span_budget - short_total - _MARKER_BYTES * len(long))
         for key, size in long.items():
             limit = self._limit if cap is None or size <= cap else min(cap, self._limit)
-            if sizes[key] > limit:
-                attributes[key] = utf8.truncate(str(attributes[key]), limit)
+            value = str(attributes[key])
+            attributes[key] = utf8.truncate(value, limit) if sizes[key] > limit else utf8.encoded(value)
         if cap is None:
             return keys + sum(fitted.values())
         return keys + short_total + sum(min(size, cap + _MARKER_BYTES) for size in long.values())

@@ -10,7 +10,8 @@ spans cost 0.056 ms per LLM call against 0.10-0.13 ms in place, and 0.5 page fau
 24-32 (``benchmarks/overhead.py``'s spans). A unit test compares the bytes with the SDK's
 deterministic serialization, on real and synthetic spans.
 
-String, integer and boolean attributes (nearly all of ours) take the fast path; any other value,
+String, integer and boolean attributes (nearly all of ours) take the fast path, as do strings the
+export mapping already encoded (``genai.Utf8Text``: the cut prompts); any other value,
 and events, links, status, resource and scope, are encoded by the SDK's own helpers. A string
 that is not valid Unicode (a lone surrogate) is sent with the offending characters replaced,
 where the SDK would fail the whole batch.
@@ -41,6 +42,8 @@ from opentelemetry.exporter.otlp.proto.common._internal.trace_encoder import (
     _span_flags,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from agentcreator.telemetry.genai import Utf8Text
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -100,8 +103,10 @@ def _add_attributes(out: list[bytes], attributes: Mapping[str, Any] | None) -> N
     long_strings: dict[int, bytes] = {}  # gen_ai.prompt is input.value's very string: encode it once
     for key, value in (attributes or {}).items():
         kind = value.__class__
-        if kind is str:
-            if len(value) < _SHARED_MIN_CHARS:
+        if kind is str or kind is Utf8Text:
+            if kind is Utf8Text:
+                data = value
+            elif len(value) < _SHARED_MIN_CHARS:
                 data = _utf8(value)
             elif (data := long_strings.get(id(value))) is None:  # type: ignore[assignment]
                 data = long_strings[id(value)] = _utf8(value)

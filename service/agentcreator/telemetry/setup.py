@@ -135,12 +135,12 @@ def configure_tracing(
         provider = TracerProvider(resource=build_resource(settings), id_generator=ProcessRandomIdGenerator())
         provider.add_span_processor(session_baggage_processor())
 
-        def wrap(exporter: SpanExporter) -> SpanExporter:
+        def wrap(exporter: SpanExporter, *, encoded_strings: bool = False) -> SpanExporter:
             return GenAiSpanExporter(exporter, max_content_bytes=settings.max_content_bytes,
-                                     max_span_bytes=settings.max_span_content_bytes)
+                                     max_span_bytes=settings.max_span_content_bytes, encoded_strings=encoded_strings)
 
         if settings.otlp_traces_endpoint:
-            exporter = wrap(_otlp_exporter(settings))
+            exporter = wrap(_otlp_exporter(settings), encoded_strings=True)  # its encoder is ours
             provider.add_span_processor(
                 DropCountingBatchSpanProcessor(exporter, _State.drops, **settings.span_batch_limits)
             )
@@ -194,7 +194,8 @@ def shutdown(timeout_s: float = 10.0) -> bool:
 
     The SDK's own shutdown waits out the exporter's timeout and retries (30 s measured with
     a dead endpoint), longer than ECS gives a stopping task; so it runs in a daemon thread
-    that we wait on for at most ``timeout_s``. Returns False if that bound was hit.
+    that we wait on for at most ``timeout_s``. Returns False if that bound was hit; our OTLP
+    encoder then stays installed, for the export still running.
     """
     with _State.lock:
         provider, instrumentor, undo = _State.provider, _State.instrumentor, _State.undo
@@ -207,9 +208,9 @@ def shutdown(timeout_s: float = 10.0) -> bool:
     worker = threading.Thread(target=provider.shutdown, name="otel-shutdown", daemon=True)
     worker.start()
     worker.join(timeout_s)
-    while undo:
-        undo.pop()()
-    if worker.is_alive():
+    if worker.is_alive():  # an export may still run: it needs our encoder (its strings may be Utf8Text)
         _log.warning("telemetry shutdown did not finish within %.1f s; unsent spans were dropped", timeout_s)
         return False
+    while undo:
+        undo.pop()()
     return True
