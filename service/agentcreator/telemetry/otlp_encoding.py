@@ -62,7 +62,7 @@ _ONE_BYTE = [bytes((value,)) for value in range(0x80)]
 _INT64_LIMIT = 1 << 63
 _KEYS: dict[str, bytes] = {}  # attribute key -> its KeyValue.key field, tag and length included
 _KEYS_MAX = 4096  # keys are few and fixed (ours, openinference's); the bound is for odd callers
-_SHARED_MIN_CHARS = 1024  # strings this long are looked up before encoding, by identity
+_LONG_CHARS = 1024  # strings this long are looked up by identity before encoding, and kept whole
 
 
 def _varint(value: int) -> bytes:
@@ -97,23 +97,56 @@ def _utf8(value: str) -> bytes:
         return value.encode(errors="replace")
 
 
-def _add_attributes(out: list[bytes], attributes: Mapping[str, Any] | None) -> None:
+class _Pieces:
+    """A span's bytes in few pieces: small fields are joined into runs as they come, long strings
+    are kept whole until the request's one join.
+
+    Measured against the alternatives (``benchmarks/memory.py``, RSS over untraced after 200
+    invocations): a flat list of every field 9.3 MB; these pieces 8.9 MB; joining each span at
+    once 7.8 MB but 0.03-0.06 ms more per LLM call (one more copy of each prompt); sending the
+    pieces without the final join 10.7 MB. Each frees the same objects after a request; the
+    differences, which hold after ``malloc_trim``, are the allocator's layout, and so move with
+    unrelated changes too."""
+
+    __slots__ = ("done", "run")
+
+    def __init__(self) -> None:
+        self.done: list[bytes] = []
+        self.run: list[bytes] = []
+
+    def long(self, header: bytes, data: bytes) -> None:
+        self.run.append(header)
+        self.done += (b"".join(self.run), data)
+        self.run = []
+
+    def finish(self) -> list[bytes]:
+        if self.run:
+            self.done.append(b"".join(self.run))
+        return self.done
+
+
+def _add_attributes(pieces: _Pieces, attributes: Mapping[str, Any] | None) -> None:
     """Append each attribute as a span's ``attributes`` field (9); a value the SDK cannot encode
     is skipped and logged, as the SDK does."""
+    out = pieces.run
     long_strings: dict[int, bytes] = {}  # gen_ai.prompt is input.value's very string: encode it once
     for key, value in (attributes or {}).items():
         kind = value.__class__
         if kind is str or kind is Utf8Text:
             if kind is Utf8Text:
                 data = value
-            elif len(value) < _SHARED_MIN_CHARS:
+            elif len(value) < _LONG_CHARS:
                 data = _utf8(value)
             elif (data := long_strings.get(id(value))) is None:  # type: ignore[assignment]
                 data = long_strings[id(value)] = _utf8(value)
             any_value = b"\x0a" + _varint(len(data))  # AnyValue.string_value, then the data itself
             key_value = _key_field(key) + b"\x12" + _varint(len(any_value) + len(data))
-            out.append(b"\x4a" + _varint(len(key_value) + len(any_value) + len(data)) + key_value + any_value)
-            out.append(data)
+            header = b"\x4a" + _varint(len(key_value) + len(any_value) + len(data)) + key_value + any_value
+            if len(data) < _LONG_CHARS:
+                out.append(header + data)
+            else:
+                pieces.long(header, data)
+                out = pieces.run
             continue
         if kind is int and 0 <= value < _INT64_LIMIT:
             any_value = b"\x18" + _varint(value)
@@ -128,10 +161,12 @@ def _add_attributes(out: list[bytes], attributes: Mapping[str, Any] | None) -> N
         out.append(_field(b"\x4a", _key_field(key) + _field(b"\x12", any_value)))
 
 
-def _span_fields(span: ReadableSpan) -> list[bytes]:
+def _span_pieces(span: ReadableSpan) -> list[bytes]:
     """The fields of one ``Span`` message, in field-number order as protobuf writes them."""
     context = span.get_span_context()
-    out = [b"\x0a\x10" + context.trace_id.to_bytes(16, "big"), b"\x12\x08" + context.span_id.to_bytes(8, "big")]
+    pieces = _Pieces()
+    out = pieces.run
+    out += (b"\x0a\x10" + context.trace_id.to_bytes(16, "big"), b"\x12\x08" + context.span_id.to_bytes(8, "big"))
     trace_state = _encode_trace_state(context.trace_state)
     if trace_state:
         out.append(_field(b"\x1a", trace_state.encode()))
@@ -146,7 +181,8 @@ def _span_fields(span: ReadableSpan) -> list[bytes]:
         out.append(b"\x39" + _fixed64(span.start_time))
     if span.end_time:
         out.append(b"\x41" + _fixed64(span.end_time))
-    _add_attributes(out, span.attributes)
+    _add_attributes(pieces, span.attributes)
+    out = pieces.run
     if span.dropped_attributes:
         out.append(b"\x50" + _varint(span.dropped_attributes))
     out.extend(_field(b"\x5a", event.SerializeToString()) for event in _encode_events(span.events) or ())
@@ -161,7 +197,7 @@ def _span_fields(span: ReadableSpan) -> list[bytes]:
     flags = _span_flags(span.parent)
     if flags:
         out.append(b"\x85\x01" + _fixed32(flags))
-    return out
+    return pieces.finish()
 
 
 def _grouped(spans: Sequence[ReadableSpan]) -> list[tuple[Resource, dict[InstrumentationScope | None, list]]]:
@@ -186,7 +222,7 @@ def encode_request(spans: Sequence[ReadableSpan]) -> bytes:
         for scope, members in by_scope.items():
             scope_spans = [_field(b"\x0a", _encode_instrumentation_scope(scope).SerializeToString())]
             for span in members:
-                fields = _span_fields(span)
+                fields = _span_pieces(span)
                 scope_spans.append(b"\x12" + _varint(sum(map(len, fields))))
                 scope_spans.extend(fields)
             if scope is not None and scope.schema_url:
