@@ -54,12 +54,19 @@ def _marker(removed: int) -> str:
     return f"…[truncated {removed} bytes]"
 
 
-class Utf8Text(bytes):
+class Utf8Text:
     """A string attribute already encoded as UTF-8, for the OTLP encoder to write as it is: the
     mapping encodes long non-ASCII strings to measure them, and a cut made on the bytes needs no
-    decoding into a new string (two bytes a character) only to be encoded again."""
+    decoding into a new string (two bytes a character) only to be encoded again. Only our
+    encoder reads it (``GenAiSpanExporter(encoded_strings=True)``)."""
 
-    __slots__ = ()
+    __slots__ = ("utf8",)
+
+    def __init__(self, utf8: bytes) -> None:
+        self.utf8 = utf8
+
+    def __repr__(self) -> str:
+        return f"Utf8Text({self.utf8[:40]!r}..., {len(self.utf8)} bytes)"
 
 
 class _Utf8:
@@ -103,7 +110,7 @@ class _Utf8:
             if len(value) <= limit:
                 return value
             if self._as_bytes:
-                return Utf8Text(value[:limit].encode() + _marker(len(value) - limit).encode())
+                return Utf8Text((value[:limit] + _marker(len(value) - limit)).encode())
             return value[:limit] + _marker(len(value) - limit)
         data = self._bytes(value)
         if len(data) <= limit:
@@ -111,8 +118,8 @@ class _Utf8:
         end = limit
         while end and (data[end] & 0xC0) == 0x80:  # a continuation byte: the cut is inside a character
             end -= 1
-        if self._as_bytes:
-            return Utf8Text(data[:end] + _marker(len(data) - limit).encode())
+        if self._as_bytes:  # one copy of the kept part, not a slice then a concatenation
+            return Utf8Text(b"".join((memoryview(data)[:end], _marker(len(data) - limit).encode())))
         return data[:end].decode() + _marker(len(data) - limit)
 
 

@@ -134,7 +134,7 @@ def _add_attributes(pieces: _Pieces, attributes: Mapping[str, Any] | None) -> No
         kind = value.__class__
         if kind is str or kind is Utf8Text:
             if kind is Utf8Text:
-                data = value
+                data = value.utf8
             elif len(value) < _LONG_CHARS:
                 data = _utf8(value)
             elif (data := long_strings.get(id(value))) is None:  # type: ignore[assignment]
