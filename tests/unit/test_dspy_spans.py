@@ -47,6 +47,7 @@ def _call_sync(lm):
     with using_session("s-1"):
         lm(messages=MESSAGES)
         lm("a bare prompt")
+        lm(prompt="a keyword prompt", temperature=0.3)  # and a call-time LM argument
 
 
 def _call_async(lm):
@@ -143,3 +144,13 @@ def test_json_values_are_safe_json_dumps_data(value) -> None:
     ours = json_value(value)
     assert json.loads(ours) == json.loads(safe_json_dumps(value))
     assert len(ours) <= len(safe_json_dumps(value))
+
+
+def test_a_config_that_hides_nothing_still_masks_oversized_images() -> None:
+    from agentcreator.telemetry.dspy_spans import mask_of
+
+    config = TraceConfig()
+    key = "llm.input_messages.0.message.contents.0.message_content.image.image.url"
+    image = "data:image/png;base64," + "A" * (config.base64_image_max_length + 1)
+    assert mask_of(config)(key, image) == config.mask(key, image) != image
+    assert mask_of(config)("input.value", "text") == "text"

@@ -111,9 +111,9 @@ def content_attributes(direction: str, value: str) -> dict[str, AttributeValue]:
     variable) redacts the value. Empty before ``configure_tracing``: spans record nothing then."""
     if _State.provider is None:
         return {}
-    from agentcreator.telemetry.dspy_spans import masked
+    from agentcreator.telemetry.dspy_spans import mask_of, masked
 
-    return masked(_trace_config(), ((f"{direction}.value", value), (f"{direction}.mime_type", "text/plain")))
+    return masked(mask_of(_trace_config()), ((f"{direction}.value", value), (f"{direction}.mime_type", "text/plain")))
 
 
 def configure_tracing(
