@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from dspy.utils.usage_tracker import UsageTracker
 from opentelemetry import trace
 
-from agentcreator.telemetry.genai import usage_attributes
+from agentcreator.telemetry.genai import token_count_attributes
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -23,7 +23,8 @@ def _tokens(usage: Mapping[str, Any], *names: str) -> int:
 
 
 class SpanUsageTracker(UsageTracker):
-    """DSPy's usage tracker, also writing each call's usage onto the current (LLM) span.
+    """DSPy's usage tracker, also writing each call's usage onto the current (LLM) span, as
+    openinference's ``llm.token_count.*`` (the export maps them to ``gen_ai.usage.*``).
 
     One per invocation; it keeps the invocation's totals for the root span.
     """
@@ -45,7 +46,7 @@ class SpanUsageTracker(UsageTracker):
             self.calls += 1
         span = trace.get_current_span()
         if span.is_recording():
-            span.set_attributes(dict(usage_attributes(input_tokens, output_tokens)))
+            span.set_attributes(dict(token_count_attributes(input_tokens, output_tokens)))
 
     @property
     def total_tokens(self) -> int:

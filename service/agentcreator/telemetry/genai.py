@@ -34,6 +34,14 @@ def request_model(model: str) -> str:
     return model.split("/", 1)[1] if "/" in model else model
 
 
+def token_count_attributes(input_tokens: int, output_tokens: int) -> Iterator[tuple[str, int]]:
+    """openinference's token counts: what the LLM span carries while open (Phoenix and Langfuse
+    read them); the gen_ai.usage.* names are derived from them at export (``genai_attributes``)."""
+    yield "llm.token_count.prompt", input_tokens
+    yield "llm.token_count.completion", output_tokens
+    yield "llm.token_count.total", input_tokens + output_tokens
+
+
 def usage_attributes(input_tokens: int, output_tokens: int) -> Iterator[tuple[str, int]]:
     """Token counts under the seed's names, current semconv and openinference's own."""
     total = input_tokens + output_tokens
@@ -42,9 +50,11 @@ def usage_attributes(input_tokens: int, output_tokens: int) -> Iterator[tuple[st
     yield "gen_ai.usage.prompt_tokens", input_tokens
     yield "gen_ai.usage.completion_tokens", output_tokens
     yield "gen_ai.usage.total_tokens", total
-    yield "llm.token_count.prompt", input_tokens
-    yield "llm.token_count.completion", output_tokens
-    yield "llm.token_count.total", total
+    yield from token_count_attributes(input_tokens, output_tokens)
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 _MARKER_BYTES = 40  # room for "…[truncated N bytes]"
@@ -151,8 +161,12 @@ def genai_attributes(attributes: Mapping[str, AttributeValue]) -> Iterator[tuple
         yield "gen_ai.prompt", attributes["input.value"]
     if "output.value" in attributes:
         yield "gen_ai.completion", attributes["output.value"]
-    if "gen_ai.usage.input_tokens" not in attributes:
-        yield from usage_attributes(0, 0)
+    prompt, completion = _count(attributes.get("llm.token_count.prompt")), _count(
+        attributes.get("llm.token_count.completion"))
+    if prompt is None or completion is None:
+        yield from usage_attributes(0, 0)  # no usage reported (a cache hit, a failed call)
+    else:
+        yield from ((key, value) for key, value in usage_attributes(prompt, completion) if key.startswith("gen_ai."))
 
 
 # An export request carries at most about this many bytes of attribute strings, well under
