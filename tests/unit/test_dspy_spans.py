@@ -73,7 +73,7 @@ def _spans(instrumentor_class, call, engine=None, config=None):
     return exporter.get_finished_spans()
 
 
-JSON_VALUED = ("input.value", "output.value")
+JSON_VALUED = ("input.value", "output.value", "llm.invocation_parameters")
 
 
 def _attributes(span):

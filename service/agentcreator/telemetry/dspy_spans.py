@@ -14,9 +14,10 @@ tool's input and output itself (0.05-0.07 ms per LLM call measured for the pair 
 The LLM span itself is built from openinference's own attribute functions, but started on the
 SDK tracer with its attributes masked once: openinference's tracer masks and sets every
 attribute twice (once for the sampler, once on its span proxy) and binds the call's arguments
-with a fresh ``inspect.signature`` each time, which cost more than the span. ``input.value`` and
-``output.value`` are the same JSON from orjson (compact, where openinference's ``json.dumps``
-puts a space after each separator): 2-5 µs instead of 24-54 µs for a 10-21 KB prompt.
+with a fresh ``inspect.signature`` each time, which cost more than the span. ``input.value``,
+``output.value`` and ``llm.invocation_parameters`` are the same JSON from orjson (compact, where
+openinference's ``json.dumps`` puts a space after each separator): 2-5 µs instead of 24-54 µs
+for a 10-21 KB prompt.
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ try:  # openinference's own attribute functions (0.1.48), private: an upgrade ma
     from openinference.instrumentation.dspy import (
         _flatten,
         _llm_input_messages,
-        _llm_invocation_parameters,
         _llm_model_name,
         _llm_output_messages,
         _llm_provider,
@@ -115,6 +115,16 @@ def _skipped(name: str) -> bool:
     return name.split(".", 1)[0] in subclasses
 
 
+def _invocation_parameters(lm: Any, arguments: Mapping[str, Any]) -> str:
+    """openinference's ``llm.invocation_parameters``: the LM's kwargs updated by the call's, without
+    ``api_key``; written by ``json_value`` like the span's other JSON."""
+    lm_kwargs = lm.kwargs if isinstance(getattr(lm, "kwargs", None), dict) else {}
+    call_kwargs = arguments.get("kwargs")
+    combined = lm_kwargs | (call_kwargs if isinstance(call_kwargs, dict) else {})
+    combined.pop("api_key", None)
+    return json_value(combined)
+
+
 def _is_lm_call_shape(method_signature: Signature) -> bool:
     """Whether a (bound) method's signature is ``(prompt=None, *, messages=None, **kwargs)``."""
     shape = [(p.name, p.kind, p.default) for p in method_signature.parameters.values()]
@@ -165,7 +175,7 @@ class _LeanLMSpan:
             "input.value": json_value(arguments),
             **dict(_llm_model_name(instance)),
             **dict(_llm_provider(instance)),
-            **dict(_llm_invocation_parameters(instance, arguments)),
+            "llm.invocation_parameters": _invocation_parameters(instance, arguments),
             **dict(_llm_input_messages(arguments)),
             **dict(get_attributes_from_context()),
         }))
