@@ -5,7 +5,8 @@ calls an invocation) and 10+ KB prompts, in warm worker processes, in turns. Eac
 ``PROCESSES`` of them and round r uses the r-th of each (modulo): one process's speed depends on
 its hash seed and memory layout, and two processes of one variant differed by 0.19 ms per LLM
 call (about a fifth of the figure) in an A/A run, which no number of rounds in one process
-averages out.
+averages out. Part of that is the hash seed (0.03-0.05 ms apart with one seed), so the i-th
+process of every variant shares a seed, drawn afresh each run.
 Each turn's wall time includes flushing its spans to a local OTLP sink, so export work is
 counted, not deferred past the measurement. Per-call cost is the paired difference of one
 round's turns divided by the round's LLM calls; figures are medians over rounds. CPU time
@@ -19,6 +20,7 @@ OTLP exporter, which splits the cost into making spans and exporting them.
 
 from __future__ import annotations
 
+import random
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -37,11 +39,12 @@ def _per_call(turns: list[dict[str, Any]], key: str, variant: str, base: str) ->
     return [(t[variant][key] - t[base][key]) / t[variant]["llm_calls"] * 1000 for t in turns]
 
 
-def _start(endpoint: str, processes: int) -> dict[str, list[Worker]]:
-    """Every variant's worker processes, started side by side (each imports DSPy: ~3 s of CPU)."""
-    with ThreadPoolExecutor(max_workers=len(VARIANTS) * processes) as pool:
-        futures = {name: [pool.submit(Worker, name, endpoint=endpoint) for _ in range(processes)]
-                   for name in VARIANTS}
+def _start(endpoint: str, seeds: list[int]) -> dict[str, list[Worker]]:
+    """Every variant's worker processes, started side by side (each imports DSPy: ~3 s of CPU);
+    the i-th of each runs with hash seed ``seeds[i]``."""
+    with ThreadPoolExecutor(max_workers=len(VARIANTS) * len(seeds)) as pool:
+        futures = {name: [pool.submit(Worker, name, endpoint=endpoint, env={"PYTHONHASHSEED": str(seed)})
+                          for seed in seeds] for name in VARIANTS}
         workers: dict[str, list[Worker]] = {}
         failure: BaseException | None = None
         for name, started in futures.items():
@@ -63,8 +66,9 @@ def _close(workers: dict[str, list[Worker]]) -> None:
 
 
 def main(rounds: int = ROUNDS, processes: int = PROCESSES) -> dict[str, Any]:
+    seeds = [random.randrange(1, 2**32) for _ in range(processes)]
     with QuietSink() as sink:
-        workers = _start(sink.endpoint, processes)
+        workers = _start(sink.endpoint, seeds)
         try:
             stats = workers["full"][0].call(cmd="stats", lm=LM)
             before = workers["full-allspans"][0].call(cmd="stats", lm=LM)
@@ -105,6 +109,7 @@ def main(rounds: int = ROUNDS, processes: int = PROCESSES) -> dict[str, Any]:
         "untraced_ms_per_llm_call": round(none_ms, 3),
         "overhead_ms_per_llm_call_by_process": [round(value, 3) for value in by_process],
         "processes_per_variant": processes,
+        "hash_seeds": seeds,
         "llm_calls_per_turn": calls,
         "rounds": rounds,
         "spans_per_invocation": stats["spans"],
