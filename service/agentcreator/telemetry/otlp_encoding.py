@@ -37,11 +37,11 @@ from opentelemetry.exporter.otlp.proto.common._internal.trace_encoder import (
     _SPAN_KIND_MAP,
     _encode_events,
     _encode_links,
-    _encode_status,
     _encode_trace_state,
     _span_flags,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.trace import SpanContext, StatusCode
 
 from agentcreator.telemetry.genai import Utf8Text
 
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+    from opentelemetry.trace import Status
 
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -60,8 +61,11 @@ _fixed64 = struct.Struct("<Q").pack
 _fixed32 = struct.Struct("<I").pack
 _ONE_BYTE = [bytes((value,)) for value in range(0x80)]
 _INT64_LIMIT = 1 << 63
-_KEYS: dict[str, bytes] = {}  # attribute key -> its KeyValue.key field, tag and length included
-_KEYS_MAX = 4096  # keys are few and fixed (ours, openinference's); the bound is for odd callers
+# Attribute keys and span names are few and fixed (ours, openinference's): their fields are kept,
+# up to a bound for odd callers.
+_KEYS: dict[str, bytes] = {}  # attribute key -> its KeyValue.key field
+_NAMES: dict[str, bytes] = {}  # span name -> its Span.name field
+_CACHE_MAX = 4096
 _LONG_CHARS = 1024  # strings this long are looked up by identity before encoding, and kept whole
 
 
@@ -81,13 +85,33 @@ def _field(tag: bytes, data: bytes) -> bytes:
     return tag + _varint(len(data)) + data
 
 
-def _key_field(key: str) -> bytes:
-    field = _KEYS.get(key)
+# Span.kind (field 6) by the SDK's kind; Span.flags (field 16): whether the parent is remote is known
+_KIND_FIELDS = {kind: (b"\x30" + _varint(value) if value else b"") for kind, value in _SPAN_KIND_MAP.items()}
+_REMOTE = SpanContext(trace_id=1, span_id=1, is_remote=True)
+_LOCAL_PARENT_FLAGS = b"\x85\x01" + _fixed32(_span_flags(None))
+_REMOTE_PARENT_FLAGS = b"\x85\x01" + _fixed32(_span_flags(_REMOTE))
+_PLAIN_STATUS_FIELDS = {code.value: _field(b"\x7a", b"\x18" + _varint(code.value) if code.value else b"")
+                        for code in StatusCode}  # a status without a description, by its code
+
+
+def _cached_field(cache: dict[str, bytes], tag: bytes, text: str) -> bytes:
+    """``text`` as a length-delimited field (nothing for "", as protobuf omits it), from ``cache``."""
+    field = cache.get(text)
     if field is None:
-        if len(_KEYS) >= _KEYS_MAX:
-            _KEYS.clear()
-        field = _KEYS[key] = _field(b"\x0a", key.encode(errors="replace")) if key else b""
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        field = cache[text] = _field(tag, _utf8(text)) if text else b""
     return field
+
+
+def _status_field(status: Status) -> bytes:
+    """``Span.status`` (field 15): the SDK's ``Status(code, message)``, message (2) then code (3)."""
+    code = status.status_code.value
+    if not status.description and code in _PLAIN_STATUS_FIELDS:
+        return _PLAIN_STATUS_FIELDS[code]
+    body = (_field(b"\x12", _utf8(status.description)) if status.description else b"") + (
+        b"\x18" + _varint(code) if code else b"")
+    return _field(b"\x7a", body)
 
 
 def _utf8(value: str) -> bytes:
@@ -140,7 +164,7 @@ def _add_attributes(pieces: _Pieces, attributes: Mapping[str, Any] | None) -> No
             elif (data := long_strings.get(id(value))) is None:  # type: ignore[assignment]
                 data = long_strings[id(value)] = _utf8(value)
             any_value = b"\x0a" + _varint(len(data))  # AnyValue.string_value, then the data itself
-            key_value = _key_field(key) + b"\x12" + _varint(len(any_value) + len(data))
+            key_value = _cached_field(_KEYS, b"\x0a", key) + b"\x12" + _varint(len(any_value) + len(data))
             header = b"\x4a" + _varint(len(key_value) + len(any_value) + len(data)) + key_value + any_value
             if len(data) < _LONG_CHARS:
                 out.append(header + data)
@@ -158,7 +182,7 @@ def _add_attributes(pieces: _Pieces, attributes: Mapping[str, Any] | None) -> No
             except Exception as error:  # the SDK logs and drops such a key; so do we
                 _log.exception("Failed to encode key %s: %s", key, error)
             continue
-        out.append(_field(b"\x4a", _key_field(key) + _field(b"\x12", any_value)))
+        out.append(_field(b"\x4a", _cached_field(_KEYS, b"\x0a", key) + _field(b"\x12", any_value)))
 
 
 def _span_pieces(span: ReadableSpan) -> list[bytes]:
@@ -167,16 +191,14 @@ def _span_pieces(span: ReadableSpan) -> list[bytes]:
     pieces = _Pieces()
     out = pieces.run
     out += (b"\x0a\x10" + context.trace_id.to_bytes(16, "big"), b"\x12\x08" + context.span_id.to_bytes(8, "big"))
-    trace_state = _encode_trace_state(context.trace_state)
-    if trace_state:
+    if context.trace_state and (trace_state := _encode_trace_state(context.trace_state)):
         out.append(_field(b"\x1a", trace_state.encode()))
-    if span.parent:
-        out.append(b"\x22\x08" + span.parent.span_id.to_bytes(8, "big"))
+    parent = span.parent
+    if parent:
+        out.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
     if span.name:
-        out.append(_field(b"\x2a", _utf8(span.name)))
-    kind = _SPAN_KIND_MAP[span.kind]
-    if kind:
-        out.append(b"\x30" + _varint(kind))
+        out.append(_cached_field(_NAMES, b"\x2a", span.name))
+    out.append(_KIND_FIELDS[span.kind])
     if span.start_time:
         out.append(b"\x39" + _fixed64(span.start_time))
     if span.end_time:
@@ -185,18 +207,17 @@ def _span_pieces(span: ReadableSpan) -> list[bytes]:
     out = pieces.run
     if span.dropped_attributes:
         out.append(b"\x50" + _varint(span.dropped_attributes))
-    out.extend(_field(b"\x5a", event.SerializeToString()) for event in _encode_events(span.events) or ())
+    if span.events:
+        out.extend(_field(b"\x5a", event.SerializeToString()) for event in _encode_events(span.events))
     if span.dropped_events:
         out.append(b"\x60" + _varint(span.dropped_events))
-    out.extend(_field(b"\x6a", link.SerializeToString()) for link in _encode_links(span.links) or ())
+    if span.links:
+        out.extend(_field(b"\x6a", link.SerializeToString()) for link in _encode_links(span.links))
     if span.dropped_links:
         out.append(b"\x70" + _varint(span.dropped_links))
-    status = _encode_status(span.status)
-    if status is not None:
-        out.append(_field(b"\x7a", status.SerializeToString()))
-    flags = _span_flags(span.parent)
-    if flags:
-        out.append(b"\x85\x01" + _fixed32(flags))
+    if span.status is not None:
+        out.append(_status_field(span.status))
+    out.append(_REMOTE_PARENT_FLAGS if parent is not None and parent.is_remote else _LOCAL_PARENT_FLAGS)
     return pieces.finish()
 
 
