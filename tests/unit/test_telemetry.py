@@ -307,3 +307,19 @@ def test_llm_spans_carry_the_messages_by_default(full_run) -> None:
     assert llm_spans
     assert all("llm.input_messages.0.message.content" in s.attributes for s in llm_spans)
     assert all("llm.output_messages.0.message.content" in s.attributes for s in llm_spans)
+
+
+def test_ascii_strings_at_the_span_budget_are_kept_and_one_byte_over_are_cut() -> None:
+    """The span budget keeps room for a marker per long string: strings that fill it exactly
+    stay whole, one byte more and they are cut to fit."""
+    from agentcreator.telemetry.genai import _MARKER_BYTES, GenAiSpanExporter
+
+    exporter = GenAiSpanExporter(_RecordingExporter(), max_content_bytes=4096, max_span_bytes=3000)
+    room = 3000 - 2 * _MARKER_BYTES
+    for extra, cut in ((0, False), (1, True)):
+        attributes = {"a": "x" * (room // 2), "b": "y" * (room - room // 2 + extra), "short": "ok"}
+        attributes["b"] = attributes["b"][: len(attributes["b"]) - len("ok")]
+        exporter._fit(attributes)
+        values = list(attributes.values())
+        assert any("…[truncated" in value for value in values) is cut
+        assert sum(len(value.encode()) for value in values) <= 3000
