@@ -11,8 +11,9 @@ spans cost 0.056 ms per LLM call against 0.10-0.13 ms in place, and 0.5 page fau
 deterministic serialization, on real and synthetic spans.
 
 String, integer and boolean attributes (nearly all of ours) take the fast path, as do strings the
-export mapping already encoded (``genai.Utf8Text``: the cut prompts); any other value,
-and events, links, status, resource and scope, are encoded by the SDK's own helpers. A string
+export mapping already encoded (``genai.Utf8Text``: the cut prompts); a span's fixed fields
+(kind, flags, a status, its name) come from kept bytes. Any other attribute value, and events,
+links, resource and scope, are encoded by the SDK's own helpers. A string
 that is not valid Unicode (a lone surrogate) is sent with the offending characters replaced,
 where the SDK would fail the whole batch.
 
