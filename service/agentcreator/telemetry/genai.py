@@ -42,14 +42,18 @@ def token_count_attributes(input_tokens: int, output_tokens: int) -> Iterator[tu
     yield "llm.token_count.total", input_tokens + output_tokens
 
 
-def usage_attributes(input_tokens: int, output_tokens: int) -> Iterator[tuple[str, int]]:
-    """Token counts under the seed's names, current semconv and openinference's own."""
-    total = input_tokens + output_tokens
+def _gen_ai_usage_attributes(input_tokens: int, output_tokens: int) -> Iterator[tuple[str, int]]:
+    """Token counts under the seed's names and current semconv."""
     yield "gen_ai.usage.input_tokens", input_tokens
     yield "gen_ai.usage.output_tokens", output_tokens
     yield "gen_ai.usage.prompt_tokens", input_tokens
     yield "gen_ai.usage.completion_tokens", output_tokens
-    yield "gen_ai.usage.total_tokens", total
+    yield "gen_ai.usage.total_tokens", input_tokens + output_tokens
+
+
+def usage_attributes(input_tokens: int, output_tokens: int) -> Iterator[tuple[str, int]]:
+    """Token counts under the seed's names, current semconv and openinference's own."""
+    yield from _gen_ai_usage_attributes(input_tokens, output_tokens)
     yield from token_count_attributes(input_tokens, output_tokens)
 
 
@@ -62,6 +66,12 @@ _MARKER_BYTES = 40  # room for "…[truncated N bytes]"
 
 def _marker(removed: int) -> str:
     return f"…[truncated {removed} bytes]"
+
+
+def utf8(value: str) -> bytes:
+    """``value`` as UTF-8; a lone surrogate (not valid Unicode) becomes "?", as protobuf strings
+    must be valid UTF-8."""
+    return value.encode(errors="replace")
 
 
 class Utf8Text:
@@ -94,7 +104,7 @@ class _Utf8:
     def _bytes(self, value: str) -> bytes:
         entry = self._encoded.get(id(value))
         if entry is None:
-            entry = self._encoded[id(value)] = (value, value.encode(errors="replace"))
+            entry = self._encoded[id(value)] = (value, utf8(value))
         return entry[1]
 
     def size(self, value: str) -> int:
@@ -166,7 +176,7 @@ def genai_attributes(attributes: Mapping[str, AttributeValue]) -> Iterator[tuple
     if prompt is None or completion is None:
         yield from usage_attributes(0, 0)  # no usage reported (a cache hit, a failed call)
     else:
-        yield from ((key, value) for key, value in usage_attributes(prompt, completion) if key.startswith("gen_ai."))
+        yield from _gen_ai_usage_attributes(prompt, completion)
 
 
 # An export request carries at most about this many bytes of attribute strings, well under

@@ -44,7 +44,7 @@ from opentelemetry.exporter.otlp.proto.common._internal.trace_encoder import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.trace import SpanContext, StatusCode
 
-from agentcreator.telemetry.genai import Utf8Text
+from agentcreator.telemetry.genai import Utf8Text, utf8
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -101,7 +101,7 @@ def _cached_field(cache: dict[str, bytes], tag: bytes, text: str) -> bytes:
     if field is None:
         if len(cache) >= _CACHE_MAX:
             cache.clear()
-        field = cache[text] = _field(tag, _utf8(text)) if text else b""
+        field = cache[text] = _field(tag, utf8(text)) if text else b""
     return field
 
 
@@ -110,16 +110,9 @@ def _status_field(status: Status) -> bytes:
     code = status.status_code.value
     if not status.description and code in _PLAIN_STATUS_FIELDS:
         return _PLAIN_STATUS_FIELDS[code]
-    body = (_field(b"\x12", _utf8(status.description)) if status.description else b"") + (
+    body = (_field(b"\x12", utf8(status.description)) if status.description else b"") + (
         b"\x18" + _varint(code) if code else b"")
     return _field(b"\x7a", body)
-
-
-def _utf8(value: str) -> bytes:
-    try:
-        return value.encode()
-    except UnicodeEncodeError:  # a lone surrogate: protobuf strings must be valid UTF-8
-        return value.encode(errors="replace")
 
 
 class _Pieces:
@@ -161,9 +154,9 @@ def _add_attributes(pieces: _Pieces, attributes: Mapping[str, Any] | None) -> No
             if kind is Utf8Text:
                 data = value.utf8
             elif len(value) < _LONG_CHARS:
-                data = _utf8(value)
+                data = utf8(value)
             elif (data := long_strings.get(id(value))) is None:  # type: ignore[assignment]
-                data = long_strings[id(value)] = _utf8(value)
+                data = long_strings[id(value)] = utf8(value)
             any_value = b"\x0a" + _varint(len(data))  # AnyValue.string_value, then the data itself
             key_value = _cached_field(_KEYS, b"\x0a", key) + b"\x12" + _varint(len(any_value) + len(data))
             header = b"\x4a" + _varint(len(key_value) + len(any_value) + len(data)) + key_value + any_value
