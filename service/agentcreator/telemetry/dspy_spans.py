@@ -139,7 +139,7 @@ class _LeanLMSpan:
         self._tracer: Tracer = oi_tracer.__wrapped__  # the SDK tracer, openinference's scope
         self._config: TraceConfig = oi_tracer._self_config
         self._mask = mask_of(self._config)
-        self._signatures: dict[Any, Signature | None] = {}  # None: DSPy 3.4's own LM.__call__ shape
+        self._signatures: dict[Any, tuple[Signature, bool]] = {}  # and whether it is LM.__call__'s shape
 
     def _masked(self, attributes: Mapping[str, Any]) -> dict[str, AttributeValue]:
         """``_flatten`` then the config's mask, as openinference's span does; the helpers' values
@@ -156,15 +156,16 @@ class _LeanLMSpan:
         **kwargs)`` that is ``{prompt, messages, kwargs}``, built directly (binding cost ~15 µs
         of a call in the running pipeline)."""
         function = getattr(wrapped, "__func__", wrapped)
-        if function not in self._signatures:
+        entry = self._signatures.get(function)
+        if entry is None:
             method_signature = signature(wrapped)
-            self._signatures[function] = None if _is_lm_call_shape(method_signature) else method_signature
-        method_signature = self._signatures[function]
-        if method_signature is None and len(args) <= 1 and not (args and "prompt" in kwargs):
+            entry = self._signatures[function] = (method_signature, _is_lm_call_shape(method_signature))
+        method_signature, lm_call_shape = entry
+        if lm_call_shape and len(args) <= 1 and not (args and "prompt" in kwargs):
             rest = dict(kwargs)
             prompt = args[0] if args else rest.pop("prompt", None)
             return {"prompt": prompt, "messages": rest.pop("messages", None), "kwargs": rest}
-        bound = (method_signature or signature(wrapped)).bind(*args, **kwargs)
+        bound = method_signature.bind(*args, **kwargs)
         bound.apply_defaults()
         return _normalize_lm_arguments(bound.arguments)
 

@@ -56,18 +56,18 @@ class MemoryTrimmer:
 
     def __init__(self, interval_s: float = 1.0) -> None:
         self._interval_s = interval_s
-        self.last = float("-inf")  # time.monotonic() when the last trim started
+        self._last = float("-inf")  # time.monotonic() when the last trim started
         self._lock = threading.Lock()
 
     def trim(self, *, unless_recent: bool = False) -> bool:
         """Trim now; with ``unless_recent``, only if the last trim is ``interval_s`` old."""
         now = time.monotonic()
-        if _MALLOC_TRIM is None or (unless_recent and now < self.last + self._interval_s):
+        if _MALLOC_TRIM is None or (unless_recent and now < self._last + self._interval_s):
             return False
         if not self._lock.acquire(blocking=False):  # another thread is trimming this moment
             return False
         try:
-            self.last = now
+            self._last = now
             _MALLOC_TRIM(0)
         finally:
             self._lock.release()
