@@ -86,16 +86,35 @@ def test_concurrent_runs_each_get_their_own_output(zygote: Zygote) -> None:
     assert _zombie_children() == []
 
 
-def test_timeout_kills_the_whole_process_group(zygote: Zygote) -> None:
-    code = (
-        "import subprocess, time\n"
-        "sleeper = subprocess.Popen(['sleep', '60'])\n"
-        "print(sleeper.pid, flush=True)\n"
-        "while True:\n    time.sleep(0.01)\n"
-    )
-    result = run_python(code, timeout_s=1)
-    assert result.timed_out and result.exit_code is None and not result.memory_exceeded
-    assert _ended(int(result.stdout))
+def _children_of(parent: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                children.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue
+    return children
+
+
+def _wait_for_child_of(parent: int, within_s: float = 5.0) -> int:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if children := _children_of(parent):
+            return children[0]
+        time.sleep(0.01)
+    raise AssertionError(f"no child of {parent} appeared")
+
+
+def test_a_timed_out_run_is_killed_and_the_zygote_carries_on(zygote: Zygote) -> None:
+    assert run_python("pass").ok
+    outcome = []
+    worker = threading.Thread(target=lambda: outcome.append(run_python("while True:\n    pass", timeout_s=1)))
+    worker.start()
+    child = _wait_for_child_of(zygote.pid)
+    worker.join(timeout=30)
+    assert outcome[0].timed_out and outcome[0].exit_code is None and not outcome[0].memory_exceeded
+    assert _ended(child)
     after = run_python(PRINT_PARENT)
     assert after.ok and int(after.stdout) == zygote.pid  # the zygote carried on
 
@@ -109,23 +128,18 @@ def test_a_zygote_killed_between_runs_is_replaced(zygote: Zygote) -> None:
     assert _ended(killed) and killed not in _zombie_children()
 
 
-def test_a_run_whose_zygote_dies_is_run_again(zygote: Zygote, tmp_path: Path) -> None:
-    started = tmp_path / "started"
-    code = f"import os, time\nwith open({str(started)!r}, 'a') as f: f.write(f'{{os.getpid()}}\\n')\ntime.sleep(1)\n"
-    code += "print('finished')"
+def test_a_run_whose_zygote_dies_is_run_again(zygote: Zygote) -> None:
+    code = "import time\ntime.sleep(1)\nprint('finished')"
     assert run_python("pass").ok
     killed = zygote.pid
     outcome = []
     worker = threading.Thread(target=lambda: outcome.append(run_python(code, timeout_s=5)))
     worker.start()
-    deadline = time.monotonic() + 5
-    while not started.exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    first = _wait_for_child_of(killed)
     os.kill(killed, signal.SIGKILL)
     worker.join(timeout=30)
     assert outcome[0].ok and outcome[0].stdout == "finished\n"
-    first, *_ = started.read_text().split()
-    assert _ended(int(first))  # the orphan of the dead zygote was stopped, not left running
+    assert _ended(first)  # the orphan of the dead zygote was stopped, not left running
 
 
 def test_the_child_holds_no_descriptor_but_its_own(zygote: Zygote) -> None:
@@ -164,18 +178,16 @@ def test_a_zygote_that_cannot_start_falls_back_to_a_new_interpreter(
     assert broken.pid is None
 
 
-def test_the_zygote_and_its_runs_end_with_the_application(tmp_path: Path) -> None:
-    started = tmp_path / "started"
-    application = f"""
-import os, threading, time
+def test_the_zygote_and_its_runs_end_with_the_application() -> None:
+    application = """
+import threading
 from agentcreator.tools import code_interpreter, run_python
+from tests.unit.test_zygote import _wait_for_child_of
 run_python("pass")
-print(code_interpreter._zygote.pid, flush=True)
-code = "import os, time\\nopen({str(started)!r}, 'w').write(str(os.getpid()))\\ntime.sleep(60)"
-threading.Thread(target=run_python, args=(code,), daemon=True).start()
-while not os.path.exists({str(started)!r}):
-    time.sleep(0.01)
-os._exit(0)
+zygote = code_interpreter._zygote.pid
+threading.Thread(target=run_python, args=("import time; time.sleep(60)",), daemon=True).start()
+print(zygote, _wait_for_child_of(zygote), flush=True)
+import os; os._exit(0)
 """
     # The application runs under a subreaper, which adopts the zygote it leaves behind and so can
     # see how (and whether) the zygote ends.
@@ -183,7 +195,8 @@ os._exit(0)
 import ctypes, os, subprocess, sys, time
 ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)
 app = subprocess.run([sys.executable, "-c", {application!r}], capture_output=True, text=True, timeout=60)
-zygote = int(app.stdout)
+zygote, run = map(int, app.stdout.split())
+print(run)
 deadline = time.monotonic() + 10
 while time.monotonic() < deadline:
     pid, status = os.waitpid(zygote, os.WNOHANG)
@@ -196,14 +209,15 @@ else:
     print("still running")
 """
     ended = subprocess.run([sys.executable, "-c", supervisor], capture_output=True, text=True, timeout=90)
-    assert ended.stdout == "0\n", ended.stderr  # it saw EOF and exited by itself
-    assert _ended(int(started.read_text()))  # the run it was serving was killed, not orphaned
+    run, status = ended.stdout.split("\n", 1)
+    assert status == "0\n", ended.stderr  # it saw EOF and exited by itself
+    assert _ended(int(run))  # the run it was serving was killed, not orphaned
 
 
 def _normalized(stderr: str) -> str:
     """Without the run's directory, and without what the direct path's bootstrap adds to a traceback
     (its own frame; a header above a syntax error, which ``python script.py`` does not print)."""
-    stderr = re.sub(r"/tmp/agentcreator-sandbox-\w+", "WORKDIR", stderr)
+    stderr = re.sub(r"/tmp/agentcreator-sandbox-\w+/\w+", "WORKDIR", stderr)
     stderr = re.sub(r'  File "<string>", line \d+, in <module>\n', "", stderr)
     return re.sub(r'Traceback \(most recent call last\):\n(?=  File "[^"]+", line \d+\n)', "", stderr)
 

@@ -1,13 +1,20 @@
 """The sandbox's zygote: a clean interpreter that forks one child per run instead of starting one.
 
-Run by ``zygote.py`` as ``python -I -B -c <this source>``, so it imports only the standard library
-and sees only the sandbox's environment. It stays single-threaded (forking a threaded process is
-unsafe) and waits on one selector for requests and for SIGCHLD, through the signal wakeup fd. At
-EOF on stdin (the application has gone) it kills what still runs and exits. JSON lines:
+Run by ``zygote.py`` as ``python -I -B -c <this source> <directories>``, so it imports only the
+standard library, pyseccomp and ``_confine.py`` (from the directories given), and sees only the
+sandbox's environment. It makes itself non-dumpable, so a run cannot reach its request pipe
+through ``/proc/<pid>/fd``, and confines every child before the child runs code (``_confine.py``).
+It stays single-threaded (forking a threaded process is unsafe) and waits on one selector for
+requests and for SIGCHLD, through the signal wakeup fd. At EOF on stdin (the application has gone)
+it kills what still runs and exits. JSON lines:
 
-    requests  {"id", "cwd", "script", "stdout", "stderr", "env", "limits": [as, cpu, fsize]}
+    requests  {"id", "cwd", "script", "stdout", "stderr", "env", "limits": [as, cpu, fsize], "landlock"}
               {"id", "kill": true}
-    replies   {"ready": pid}  {"id", "pid"}  {"id", "status"} (as Popen.returncode)  {"id", "error"}
+    replies   {"ready": pid, "isolation": [layer, ...] or {"refused": reason}}
+              {"id", "pid"}  {"id", "status"} (as Popen.returncode)  {"id", "error"}
+
+With ``--once <request>`` instead, it runs that one request in this process (the path taken when
+no zygote can be used), confined the same way.
 """
 
 # No ``from __future__ import annotations``: every module imported here is one the children inherit.
@@ -19,7 +26,11 @@ import selectors
 import signal
 import sys
 
+_confine = None  # the confinement module, imported by main() from the directory it is given
+
 _PR_SET_CHILD_SUBREAPER = 36
+# A run refused because its confinement failed exits with this status, its reason on stderr.
+REFUSED_STATUS = 125
 # Compiled once here: the compiler's first use sets up state that would otherwise be built (and
 # its pages copied) in every child; measured at about 1.3 ms of CPU per run.
 _WARM_UP = b"""
@@ -120,7 +131,7 @@ def _finalize(status: int, interrupted: bool) -> int:
                     pass
     if interrupted:  # an uncaught KeyboardInterrupt ends the interpreter by SIGINT
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)  # kill() is refused to a confined run, raise() is not
     return status
 
 
@@ -128,12 +139,15 @@ def _child(request: dict) -> None:
     """In the forked child: become what a fresh ``python -I -B script`` under the sandbox's limits is."""
     status = 1
     try:
-        os.setsid()
+        try:
+            os.setsid()
+        except PermissionError:  # started as its own session leader (``--once``)
+            pass
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         stdin = os.open(os.devnull, os.O_RDWR)
-        stdout = os.open(request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-        stderr = os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        stdout = os.open(request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        stderr = os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
             os.dup2(fd, target)
         os.closerange(3, max(os.sysconf("SC_OPEN_MAX"), 256))  # the protocol pipes, the selector, all else
@@ -149,6 +163,12 @@ def _child(request: dict) -> None:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        try:
+            _confine.confine(request["cwd"], landlock=request.get("landlock", True))
+        except _confine.ConfinementError as error:
+            print(f"sandbox: the run was refused: {error}", file=sys.stderr, flush=True)
+            status = REFUSED_STATUS
+            return
         status = _run_script(request["script"])
     except BaseException:
         try:
@@ -158,6 +178,29 @@ def _child(request: dict) -> None:
             pass
     finally:
         os._exit(status)
+
+
+def _probe_isolation() -> object:
+    """The layers a run gets here, from a child that confines itself: a list, or {"refused": reason}."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        answer: object
+        try:
+            os.close(read)
+            answer = list(_confine.confine(None))
+        except BaseException as error:
+            answer = {"refused": str(error)[:200]}
+        finally:
+            try:
+                os.write(write, json.dumps(answer).encode())
+            finally:
+                os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    return json.loads(data) if data else {"refused": "the isolation probe died"}
 
 
 class _Server:
@@ -177,7 +220,7 @@ class _Server:
         self._pids: dict[int, int] = {}  # request id -> child pid
 
     def serve(self) -> None:
-        self._reply(ready=os.getpid())
+        self._reply(ready=os.getpid(), isolation=_probe_isolation())
         pending = b""
         try:
             while True:
@@ -243,7 +286,25 @@ class _Server:
             data = data[os.write(self._replies, data) :]
 
 
+def _import_confine(directories: str) -> None:
+    """Import the confinement and libseccomp's bindings from ``directories``, which then leave sys.path."""
+    global _confine
+    added = directories.split(os.pathsep)
+    sys.path[:0] = added
+    try:
+        import _confine as module
+
+        module.make_undumpable()
+        module.load_seccomp()  # once here, not in every child
+    finally:
+        del sys.path[: len(added)]
+    _confine = module
+
+
 def main() -> None:
+    _import_confine(sys.argv[1])
+    if sys.argv[2:3] == ["--once"]:
+        _child(json.loads(sys.argv[3]))
     # Keep the protocol off fds 0 and 1, so nothing printed by accident can corrupt it.
     requests, replies = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDWR)

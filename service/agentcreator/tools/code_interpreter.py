@@ -1,26 +1,35 @@
-"""A code interpreter for generated tool code: a child process that cannot hurt the pipeline.
+"""A code interpreter for generated tool code: a child process that holds hostile code.
 
-Each run gets a fresh temporary directory, an environment holding no credentials (a short
-allow-list instead of the parent's variables), limits on wall-clock time, CPU, address
-space and file size, and capped output. A runaway loop or a memory bomb becomes a result
-the LM can read, never a hung or crashed pipeline. The child is forked from a zygote
-(``zygote.py``), which is cheaper than starting an interpreter; when the zygote cannot be
-used, the interpreter is started directly, so a run never fails because of it.
+The code comes from an LM that reads a caller's SOP, so it is treated as an attacker's. Each run
+gets a fresh private directory, an environment holding no credentials (a short allow-list instead
+of the parent's variables), limits on wall-clock time, CPU, address space and file size, capped
+output, and the confinement of ``_confine.py``: no sockets, no new processes, no access to other
+processes, no writes outside its directory where the kernel has Landlock. A runaway loop, a memory
+bomb or an attack becomes a result the LM can read, never a hung pipeline or a leaked secret. The
+child is forked from a zygote (``zygote.py``), which is cheaper than starting an interpreter; when
+the zygote cannot be used, an interpreter is started directly and confines itself the same way.
+docs/sandbox.md has the threat model and the reasons for each layer.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agentcreator.tools.zygote import Job, Zygote, ZygoteUnavailable
+from agentcreator.tools._confine import REQUIRED, landlock_abi, make_undumpable
+from agentcreator.tools._zygote_main import REFUSED_STATUS
+from agentcreator.tools.zygote import Job, Zygote, ZygoteUnavailable, zygote_command
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,6 +38,9 @@ DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MEMORY_MB = 256
 DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024
 _SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
+# Whether runs add Landlock where the kernel has it; off only to test the other layers alone.
+_LANDLOCK = True
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -47,7 +59,9 @@ class SandboxResult:
 
     def report(self) -> str:
         """What the LM sees as the tool's observation."""
-        if self.timed_out:
+        if self.exit_code == REFUSED_STATUS and self.stderr.startswith("sandbox: the run was refused"):
+            head = "error: the sandbox could not confine the code, so it did not run"
+        elif self.timed_out:
             head = "error: the code ran past its time limit and was stopped"
         elif self.memory_exceeded:
             head = "error: the code exceeded its memory limit and was stopped"
@@ -75,55 +89,103 @@ _zygote = Zygote(sandbox_environment())
 
 
 def start_sandbox() -> bool:
-    """Start the interpreter runs are forked from (~30 ms), so the first run does not wait for it."""
-    return _zygote.start()
+    """Start the interpreter runs are forked from (~30 ms), so the first run does not wait for it,
+    and log once which isolation layers its runs get."""
+    make_undumpable()
+    started = _zygote.start()
+    _log_isolation(isolation())
+    return started
 
 
-# Runs first in a directly started child: set its limits, then run the script as __main__. Done here rather
-# than in a preexec_fn, which is not safe in a multi-threaded server; exec() rather than runpy,
-# whose imports cost about 12 ms of every run.
-_BOOTSTRAP = """
-import resource, sys
-memory, cpu, fsize, script = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-sys.argv = [script]
-with open(script, encoding="utf-8") as source:
-    code = compile(source.read(), script, "exec")
-del memory, cpu, fsize, resource, source
-exec(code, {"__name__": "__main__", "__file__": script, "__builtins__": __builtins__})
-"""
+def isolation() -> dict[str, object]:
+    """What a run gets here: the layers applied, or why every run is refused (for /ping and the log)."""
+    try:
+        layers = _zygote.isolation()
+    except ZygoteUnavailable:
+        layers = _probe_directly()
+    if isinstance(layers, dict):
+        return {"layers": [], "refused": layers.get("refused", "unknown")}
+    missing = [name for name in REQUIRED if name not in layers]
+    if missing:
+        return {"layers": layers, "refused": f"missing {', '.join(missing)}"}
+    report: dict[str, object] = {"layers": layers}
+    if not any(layer.startswith("landlock") for layer in layers):
+        report["reduced"] = "no Landlock in this kernel: writes are held by the read-only root filesystem"
+    return report
+
+
+def _log_isolation(report: dict[str, object]) -> None:
+    layers = ", ".join(report["layers"]) or "none"  # type: ignore[arg-type]
+    if "refused" in report:
+        _log.error("sandbox isolation: every code run is refused (%s)", report["refused"])
+    elif "reduced" in report:
+        _log.warning("sandbox isolation: %s (reduced: %s)", layers, report["reduced"])
+    else:
+        _log.info("sandbox isolation: %s", layers)
+
+
+def _probe_directly() -> list[str] | dict[str, str]:
+    """The layers a directly started run gets, when no zygote runs: the layers of the kernel's probe."""
+    abi = landlock_abi() if _LANDLOCK else 0
+    result = run_python("pass")
+    if result.exit_code == REFUSED_STATUS:
+        return {"refused": result.stderr.strip()}
+    if not result.ok:
+        return {"refused": result.report()[:200]}
+    return ["non_dumpable", *([f"landlock_v{abi}"] if abi else []), "seccomp"]
+
+
+class _RunRoot:
+    """The parent of every run's directory: listable by nobody, so a run cannot find another's."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._path: Path | None = None
+        self._owner = 0
+
+    def path(self) -> str:
+        with self._lock:
+            if self._path is None or self._owner != os.getpid() or not self._path.is_dir():
+                self._path = Path(tempfile.mkdtemp(prefix="agentcreator-sandbox-"))
+                self._path.chmod(stat.S_IWUSR | stat.S_IXUSR)  # enter and create, never list
+                self._owner = os.getpid()
+            return str(self._path)
+
+
+_run_root = _RunRoot()
 
 
 def _read_capped(path: Path, limit: int) -> tuple[str, bool]:
+    """Read a run's output file, which the run may have replaced: a symlink or a FIFO is not followed."""
     try:
-        with path.open("rb") as handle:
-            data = handle.read(limit + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:  # the child died before opening it
         return "", False
+    except OSError:
+        return "(the run replaced its output file)", False
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return "(the run replaced its output file)", False
+        data = handle.read(limit + 1)
     return data[:limit].decode(errors="replace"), len(data) > limit
 
 
 def _run_directly(job: Job, timeout_s: float) -> tuple[int, bool]:
     """Start a new interpreter for the job: the path taken when the zygote cannot be used."""
-    memory, cpu, fsize = job.limits
-    with Path(job.stdout).open("wb") as out, Path(job.stderr).open("wb") as err:
-        process = subprocess.Popen(  # noqa: S603 - fixed argv, code is a file argument
-            [sys.executable, "-I", "-B", "-c", _BOOTSTRAP, str(memory), str(cpu), str(fsize), job.script],
-            cwd=job.workdir,
-            env=job.env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
-        )
-        try:
-            return process.wait(timeout=timeout_s), False
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            return process.wait(), True
+    process = subprocess.Popen(  # noqa: S603 - fixed argv, code is a file argument
+        [*zygote_command(sys.executable), "--once", json.dumps(job.request())],
+        cwd=job.workdir,
+        env=job.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        return process.wait(timeout=timeout_s), False
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        return process.wait(), True
 
 
 def run_python(
@@ -133,8 +195,9 @@ def run_python(
     memory_mb: int = DEFAULT_MEMORY_MB,
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
 ) -> SandboxResult:
-    """Run ``code`` with ``python -I`` in a throw-away directory and return what happened."""
+    """Run ``code`` with ``python -I``, confined, in a throw-away directory and return what happened."""
     started = time.perf_counter()
+    make_undumpable()  # this process holds the secrets the run must not read
     limits = (memory_mb * 1024 * 1024, int(timeout_s) + 1, max_output_bytes * 4)
     # Twice: a zygote found dead is replaced by a new one. Each try gets a fresh directory.
     for _ in range(2):
@@ -153,12 +216,12 @@ def _run(
     max_output_bytes: int,
     started: float,
 ) -> SandboxResult:
-    with tempfile.TemporaryDirectory(prefix="agentcreator-sandbox-") as workdir:
+    with tempfile.TemporaryDirectory(dir=_run_root.path()) as workdir:
         root = Path(workdir)
         script, out_path, err_path = root / "main.py", root / ".stdout", root / ".stderr"
         script.write_text(code, encoding="utf-8")
         env = sandbox_environment() | {"HOME": workdir, "TMPDIR": workdir}
-        job = Job(workdir, str(script), str(out_path), str(err_path), env, limits)
+        job = Job(workdir, str(script), str(out_path), str(err_path), env, limits, _LANDLOCK)
         code_, timed_out = runner(job, timeout_s)
         stdout, out_cut = _read_capped(out_path, max_output_bytes)
         stderr, err_cut = _read_capped(err_path, max_output_bytes)

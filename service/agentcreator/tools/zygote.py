@@ -9,6 +9,7 @@ used; the caller then starts the interpreter itself. The zygote's own side is ``
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import os
@@ -37,7 +38,8 @@ class ZygoteUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Job:
-    """One run: absolute paths, the child's whole environment, and its RLIMIT_AS, _CPU and _FSIZE."""
+    """One run: absolute paths, the child's whole environment, its RLIMIT_AS, _CPU and _FSIZE, and
+    whether Landlock is applied where the kernel has it."""
 
     workdir: str
     script: str
@@ -45,6 +47,31 @@ class Job:
     stderr: str
     env: dict[str, str]
     limits: tuple[int, int, int]
+    landlock: bool = True
+
+    def request(self) -> dict:
+        """The job as the zygote's script reads it (``_zygote_main.py``)."""
+        return {
+            "cwd": self.workdir,
+            "script": self.script,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "env": self.env,
+            "limits": list(self.limits),
+            "landlock": self.landlock,
+        }
+
+
+def zygote_command(executable: str) -> list[str]:
+    """How to start the zygote's script; ``--once <request>`` appended runs one job in it instead.
+
+    Its first argument is where it imports ``_confine`` and the libseccomp bindings from: the ones
+    this process resolves, since ``python -I`` reads no PYTHONPATH."""
+    source = Path(__file__).with_name("_zygote_main.py").read_text(encoding="utf-8")
+    directories = [str(Path(__file__).parent)]
+    if (spec := importlib.util.find_spec("pyseccomp")) is not None and spec.origin:
+        directories.append(str(Path(spec.origin).parent))
+    return [executable, "-I", "-B", "-c", source, os.pathsep.join(directories)]
 
 
 class _Run:
@@ -71,6 +98,7 @@ class _Process:
         )
         self.pid = self._popen.pid
         self.alive = True
+        self.isolation: list[str] | dict[str, str] = {"refused": "the zygote has not started"}
         self._lock = threading.Lock()  # guards alive and _runs; never held while doing I/O
         self._write_lock = threading.Lock()
         self._runs: dict[int, _Run] = {}
@@ -89,17 +117,7 @@ class _Process:
                 raise ZygoteUnavailable("the zygote has exited")
             run_id = next(self._ids)
             self._runs[run_id] = run
-        self._send(
-            {
-                "id": run_id,
-                "cwd": job.workdir,
-                "script": job.script,
-                "stdout": job.stdout,
-                "stderr": job.stderr,
-                "env": job.env,
-                "limits": list(job.limits),
-            }
-        )
+        self._send({"id": run_id, **job.request()})
         try:
             finished = run.done.wait(timeout_s)
         except BaseException:
@@ -145,6 +163,7 @@ class _Process:
             for line in self._popen.stdout:
                 message = json.loads(line)
                 if "ready" in message:
+                    self.isolation = message["isolation"]
                     self._ready.set()
                     continue
                 with self._lock:
@@ -192,6 +211,10 @@ class Zygote:
         process = self._process
         return process.pid if process is not None and process.alive else None
 
+    def isolation(self) -> list[str] | dict[str, str]:
+        """The layers the zygote's children get (a list), or ``{"refused": reason}``; starts it if need be."""
+        return self._started().isolation
+
     def run(self, job: Job, timeout_s: float) -> tuple[int, bool]:
         """Run ``job`` in a forked child: its ``Popen.returncode`` and whether it ran out of time."""
         return self._started().run(job, timeout_s)
@@ -219,8 +242,7 @@ class Zygote:
             if time.monotonic() < self._retry_at:
                 raise ZygoteUnavailable("the zygote failed to start a moment ago")
             try:
-                source = Path(__file__).with_name("_zygote_main.py").read_text(encoding="utf-8")
-                self._process = _Process([self._executable, "-I", "-B", "-c", source], self._env)
+                self._process = _Process(zygote_command(self._executable), self._env)
             except (OSError, ZygoteUnavailable) as error:
                 self._retry_at = time.monotonic() + _RETRY_START_AFTER_S
                 raise ZygoteUnavailable(f"the zygote could not start: {error}") from error
