@@ -15,12 +15,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cold_start, critical_path, load, memory, overhead
+from benchmarks import cold_start, critical_path, load, memory, overhead, sandbox
 from benchmarks.common import log, machine
 
 RESULTS = Path(__file__).with_name("results.json")
 SCRIPTS = (("cold_start", cold_start.main), ("overhead", overhead.main), ("memory", memory.main),
-           ("critical_path", critical_path.main), ("load", load.main))
+           ("critical_path", critical_path.main), ("load", load.main), ("sandbox", sandbox.main))
 # key: (comparison, bound, unit, what it means)
 TARGETS: dict[str, tuple[str, float, str, str]] = {
     "overhead_ms_per_llm_call": ("<=", 0.5, "ms", "full telemetry, added wall time per LLM call over no tracing"),
@@ -94,6 +94,11 @@ def main() -> int:
         making = overhead_split["making_spans_cpu_ms_per_llm_call"]
         exporting = overhead_split["exporting_spans_cpu_ms_per_llm_call"]
         print(f"\noverhead, CPU per LLM call: making the spans {making} ms, exporting them {exporting} ms")
+    if "sandbox_run_ms" in details.get("sandbox", {}):
+        box = details["sandbox"]
+        print(f"sandbox, per run of the tool code: {box['sandbox_run_ms']} ms forked, "
+              f"{box['sandbox_direct_run_ms']} ms started anew; confinement {box['sandbox_confine_ms']} ms "
+              f"({box['sandbox_isolation']})")
     if "rss_delta_trimmed_mb" in details.get("memory", {}):
         print(f"memory, after gc and malloc_trim: {details['memory']['rss_delta_trimmed_mb']} MB")
     held = sum(v["pass"] for v in verdicts.values())

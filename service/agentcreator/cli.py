@@ -12,6 +12,7 @@ import sys
 from typing import NoReturn
 
 from agentcreator import __version__
+from agentcreator.tools._confine import make_undumpable
 
 # (command path, module, help). A two-word path is a nested subcommand.
 _COMMANDS: tuple[tuple[tuple[str, ...], str, str], ...] = (
@@ -53,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before anything else: no process of ours may read this one's environment (it holds the
+    # task's credentials endpoint) through /proc, generated code above all (tools/_confine.py).
+    make_undumpable()
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)

@@ -293,3 +293,13 @@ def test_invocation_cut_off_by_the_grace_period_gets_503_and_the_process_still_e
     assert results[0].status_code == 503
     assert results[0].json()["error"] == "shutting_down"
     assert results[0].headers["Retry-After"] == "1"
+
+
+def test_the_sandbox_isolation_is_logged_at_start_and_shown_on_ping(server: RuntimeServer) -> None:
+    deadline = time.monotonic() + 60  # the warm-up starts the sandbox after importing DSPy
+    while not (sandbox := server.ping()["sandbox"])["layers"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "refused" not in sandbox, sandbox
+    assert {"non_dumpable", "seccomp"} <= set(sandbox["layers"])
+    logged = [line for line in server.log().splitlines() if "sandbox isolation:" in line]
+    assert len(logged) == 1 and ", ".join(sandbox["layers"]) in logged[0]

@@ -72,6 +72,24 @@ def test_final_stage_runs_serve_as_a_non_root_user():
     assert not any(i == "RUN" and ("pip install" in a or "uv " in a) for i, a in final)
 
 
+def test_runtime_image_steers_nothing_through_writable_files():
+    """The home is root's and the AWS SDK's config files sit where nothing can create them, so code
+    the app runs cannot plant a ~/.aws/config whose credential_process botocore would execute."""
+    final = _stages()[-1]
+    env = " ".join(a for i, a in final if i == "ENV")
+    assert "AWS_CONFIG_FILE=/etc/agentcreator/aws/config" in env
+    assert "AWS_SHARED_CREDENTIALS_FILE=/etc/agentcreator/aws/credentials" in env
+    runs = " ".join(a for i, a in final if i == "RUN")
+    assert "--no-create-home" in runs and "--create-home" not in runs.replace("--no-create-home", "")
+    assert "import pyseccomp" in runs  # the build fails, not the runs, without libseccomp
+
+
+def test_compose_app_runs_read_only_without_capabilities():
+    app = COMPOSE["services"]["app"]
+    assert app["read_only"] is True and app["tmpfs"] == ["/tmp"]
+    assert app["cap_drop"] == ["ALL"] and "no-new-privileges:true" in app["security_opt"]
+
+
 def test_healthcheck_uses_python_urllib_not_curl():
     check = next(a for i, a in _stages()[-1] if i == "HEALTHCHECK")
     command = json.loads(check.split("CMD", 1)[1].strip())

@@ -32,6 +32,7 @@ from agentcreator.runtime.body import read_json
 from agentcreator.runtime.payload import parse_payload
 from agentcreator.runtime.problems import Problem
 from agentcreator.runtime.warmup import settle_after_first_invocation, start_warmup
+from agentcreator.tools.code_interpreter import last_isolation
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -165,6 +166,8 @@ async def _ping(request: Request) -> JSONResponse:
             "in_flight": runtime.in_flight,
             "dropped_spans": telemetry.dropped_span_count(),
             "pid": os.getpid(),  # which process answered, with `serve --workers N`
+            # The code interpreter's isolation layers, known once the warm-up has started it.
+            "sandbox": last_isolation() or {"layers": [], "starting": True},
         }
     )
 

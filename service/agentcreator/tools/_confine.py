@@ -31,6 +31,7 @@ _PR_SET_NO_NEW_PRIVS = 38
 _CLONE_THREAD = 0x00010000
 _LIBC = ctypes.CDLL(None, use_errno=True)
 _seccomp: Any = False  # not yet imported
+_rules: list[tuple[int, int, tuple[Any, ...]]] = []
 
 # Refused outright with EPERM (names unknown on this architecture are skipped).
 _DENIED = (
@@ -93,42 +94,54 @@ def landlock_abi() -> int:
 
 
 def load_seccomp() -> Any:
-    """libseccomp's bindings, imported once (looking the library up costs a few ms); None if missing."""
-    global _seccomp
+    """libseccomp's bindings and the filter's rules, made once (looking the library up costs a few
+    ms, resolving the rules one more); None if missing."""
+    global _seccomp, _rules
     if _seccomp is False:
         try:
             import pyseccomp
 
-            pyseccomp.get_api()  # a missing library shows here, not at import
+            _rules = _rule_table(pyseccomp)  # a missing library shows here, not at import
             _seccomp = pyseccomp
         except (ImportError, OSError, AttributeError):
             _seccomp = None
     return _seccomp
 
 
-def _seccomp_filter(seccomp: Any) -> Any:
-    flt = seccomp.SyscallFilter(seccomp.ALLOW)  # its load() sets PR_SET_NO_NEW_PRIVS first
-    pid = os.getpid()
-    rules = [(seccomp.ERRNO(errno.EPERM), name) for name in _DENIED]
-    rules += [(seccomp.ERRNO(errno.ENOSYS), name) for name in _UNSUPPORTED]
+def _rule_table(seccomp: Any) -> list[tuple[int, int, tuple[Any, ...]]]:
+    """(action, syscall number, comparisons) of the filter, resolved once (the zygote, before it forks);
+    comparisons naming ``"pid"`` are filled with the confined process's own id."""
+    eperm, enosys = seccomp.ERRNO(errno.EPERM), seccomp.ERRNO(errno.ENOSYS)
+    rules: list[tuple[int, str, tuple[Any, ...]]] = [(eperm, name, ()) for name in _DENIED]
+    rules += [(enosys, name, ()) for name in _UNSUPPORTED]
     rules += [
         # No sockets at all: no TCP/UDP, netlink, packet or unix sockets (socketpair stays allowed).
-        (seccomp.ERRNO(errno.EACCES), "socket"),
+        (seccomp.ERRNO(errno.EACCES), "socket", ()),
         # Processes: threads only. A signal or a limit only for this process itself.
-        (seccomp.ERRNO(errno.EPERM), "clone", seccomp.Arg(0, seccomp.MASKED_EQ, _CLONE_THREAD, 0)),
-        (seccomp.ERRNO(errno.EPERM), "tgkill", seccomp.Arg(0, seccomp.NE, pid)),
-        (seccomp.ERRNO(errno.EPERM), "rt_sigqueueinfo", seccomp.Arg(0, seccomp.NE, pid)),
-        (seccomp.ERRNO(errno.EPERM), "rt_tgsigqueueinfo", seccomp.Arg(0, seccomp.NE, pid)),
-        (seccomp.ERRNO(errno.EPERM), "prlimit64", seccomp.Arg(0, seccomp.NE, 0)),
-        (seccomp.ERRNO(errno.EPERM), "prctl", seccomp.Arg(0, seccomp.EQ, _PR_SET_DUMPABLE)),
+        (eperm, "clone", ((0, seccomp.MASKED_EQ, _CLONE_THREAD, 0),)),
+        (eperm, "tgkill", ((0, seccomp.NE, "pid"),)),
+        (eperm, "rt_sigqueueinfo", ((0, seccomp.NE, "pid"),)),
+        (eperm, "rt_tgsigqueueinfo", ((0, seccomp.NE, "pid"),)),
+        (eperm, "prlimit64", ((0, seccomp.NE, 0),)),
+        (eperm, "prctl", ((0, seccomp.EQ, _PR_SET_DUMPABLE),)),
     ]
-    for action, name, *args in rules:
+    table = []
+    for action, name, comparisons in rules:
         try:
             number = seccomp.resolve_syscall(seccomp.Arch.NATIVE, name)
         except (OSError, ValueError):
             continue
         if number >= 0:  # negative: not a system call of this architecture
-            flt.add_rule(action, number, *args)
+            table.append((action, number, comparisons))
+    return table
+
+
+def _seccomp_filter(seccomp: Any, table: list[tuple[int, int, tuple[Any, ...]]]) -> Any:
+    flt = seccomp.SyscallFilter(seccomp.ALLOW)  # its load() sets PR_SET_NO_NEW_PRIVS first
+    pid = os.getpid()
+    for action, number, comparisons in table:
+        args = [seccomp.Arg(*(pid if value == "pid" else value for value in comparison)) for comparison in comparisons]
+        flt.add_rule(action, number, *args)
     return flt
 
 
@@ -185,7 +198,7 @@ def confine(writable: str | None, *, landlock: bool = True) -> tuple[str, ...]:
     if seccomp is None:
         raise ConfinementError("seccomp: libseccomp or its Python bindings are not installed")
     try:
-        _seccomp_filter(seccomp).load()
+        _seccomp_filter(seccomp, _rules).load()
     except OSError as error:
         raise ConfinementError(f"seccomp: {error}") from error
     applied.append("seccomp")

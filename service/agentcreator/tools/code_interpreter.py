@@ -88,13 +88,23 @@ def sandbox_environment() -> dict[str, str]:
 _zygote = Zygote(sandbox_environment())
 
 
+_last_isolation: dict[str, object] | None = None
+
+
 def start_sandbox() -> bool:
     """Start the interpreter runs are forked from (~30 ms), so the first run does not wait for it,
     and log once which isolation layers its runs get."""
+    global _last_isolation
     make_undumpable()
     started = _zygote.start()
-    _log_isolation(isolation())
+    _last_isolation = isolation()
+    _log_isolation(_last_isolation)
     return started
+
+
+def last_isolation() -> dict[str, object] | None:
+    """What ``start_sandbox`` found, without starting anything (for /ping); None before it ran."""
+    return _last_isolation
 
 
 def isolation() -> dict[str, object]:

@@ -68,10 +68,14 @@ def zygote_command(executable: str) -> list[str]:
     Its first argument is where it imports ``_confine`` and the libseccomp bindings from: the ones
     this process resolves, since ``python -I`` reads no PYTHONPATH."""
     source = Path(__file__).with_name("_zygote_main.py").read_text(encoding="utf-8")
+    return [executable, "-I", "-B", "-c", source, os.pathsep.join(_import_directories())]
+
+
+def _import_directories() -> list[str]:
     directories = [str(Path(__file__).parent)]
     if (spec := importlib.util.find_spec("pyseccomp")) is not None and spec.origin:
         directories.append(str(Path(spec.origin).parent))
-    return [executable, "-I", "-B", "-c", source, os.pathsep.join(directories)]
+    return directories
 
 
 class _Run:
