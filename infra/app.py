@@ -20,6 +20,14 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "infra"))
 
+from agentcreator_infra.node import NodeMissing, select_node  # noqa: E402
+
+try:
+    select_node()  # before aws_cdk's import starts jsii's node
+except NodeMissing as missing:
+    print(f"infra: {missing}", file=sys.stderr)
+    sys.exit(2)
+
 import aws_cdk as cdk  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
@@ -69,7 +77,13 @@ def main() -> int:
     except SettingsError as bad:
         print(f"infra: {bad}", file=sys.stderr)
         return 2
-    app.synth()
+    assembly = app.synth()
+    if not os.environ.get("CDK_OUTDIR"):  # run by hand or by `make synth`, not by the CDK CLI
+        names = ", ".join(sorted(Path(stack.template_full_path).name for stack in assembly.stacks))
+        where = Path(assembly.directory)
+        if where.is_relative_to(Path.cwd()):
+            where = where.relative_to(Path.cwd())
+        print(f"infra: wrote {names} to {where}/", file=sys.stderr)
     return 0
 
 

@@ -22,6 +22,13 @@ ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENTS = ("dev", "staging", "prod")
 sys.path.insert(0, str(ROOT / "infra"))
 
+from agentcreator_infra.node import NodeMissing, select_node  # noqa: E402
+
+try:
+    select_node()  # before any test module's aws_cdk import starts jsii's node
+except NodeMissing as missing:
+    raise pytest.UsageError(str(missing)) from None
+
 
 def _load_infra_app() -> Any:
     spec = importlib.util.spec_from_file_location("agentcreator_cdk_app", ROOT / "infra" / "app.py")
