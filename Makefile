@@ -1,8 +1,8 @@
-# Everything a fresh machine with only python3 needs: uv is installed on first use,
-# then the pinned set from requirements.lock goes into .venv.
+# Everything a fresh machine with only a Python 3.11-3.13 needs: scripts/bootstrap.sh puts the pinned
+# uv into .tools/ (never into the system's Python), then the pinned set of requirements.lock into .venv
+# with the interpreter it found. CDK's Node.js comes from that set when the machine has none recent enough.
 SHELL := /bin/bash
-UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
-UV_VERSION := 0.13.8
+UV := .tools/bin/uv
 RUN := $(UV) run --no-sync
 PYTEST_ARGS ?=
 export LITELLM_LOCAL_MODEL_COST_MAP := True
@@ -19,12 +19,10 @@ help:
 	@echo "make lock   re-resolve and export requirements*.lock after changing pyproject.toml"
 
 uv:
-	@$(UV) --version >/dev/null 2>&1 || { echo "==> installing uv $(UV_VERSION)"; python3 -m pip install --quiet "uv==$(UV_VERSION)"; }
+	@scripts/bootstrap.sh uv
 
-.venv/.installed: requirements.lock pyproject.toml | uv
-	@echo "==> installing pinned dependencies into .venv (first run takes a minute)"
-	@$(UV) venv --quiet --allow-existing --python 3.11 .venv
-	@$(UV) pip install --quiet --python .venv/bin/python -r requirements.lock
+.venv/.installed: requirements.lock pyproject.toml scripts/bootstrap.sh
+	@scripts/bootstrap.sh venv
 	@touch $@
 
 install: .venv/.installed
@@ -60,4 +58,4 @@ bench: install
 	$(RUN) python -m benchmarks.run
 
 clean:
-	rm -rf .venv cdk.out .demo .pytest_cache
+	rm -rf .venv .tools cdk.out .demo .pytest_cache
