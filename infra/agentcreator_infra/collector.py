@@ -21,8 +21,18 @@ if TYPE_CHECKING:
 ADOT_IMAGE: str = _collector.ADOT_IMAGE
 APP_OTLP_ENDPOINT: str = _collector.APP_OTLP_ENDPOINT
 SERVICE_NAME = "agentcreator-meta-agent"
-HEADROOM_MIB = 50  # DESIGN 6b: memory_limiter stays ~50 MiB under the container's limit
 SECRET_ENV = "LANGFUSE_AUTHORIZATION"  # the only collector input that comes from Secrets Manager
+# memory_limiter compares the Go heap (runtime Alloc) with its limit; the container's hard limit
+# sees the whole resident set. Measured in ADOT v0.49.0 (collector/README.md, "Memory"): the
+# binary's own pages and the Go runtime outside the heap came to at most this much on top of
+# the heap, so the limit sits this far below the container's memory.
+NON_HEAP_MIB = 100
+SPIKE_FRACTION = 0.2  # refusals start at limit minus spike (~20 %, the collector's own default)
+QUEUE_FRACTION = 0.25  # each OTLP exporter's queue may take this share of the heap below the spike
+# In awsxray mode every span becomes a segment document that X-Ray rejects over 64 KB, silently.
+# Go's JSON writes each of < > & and control characters as six bytes, so the app's per-span
+# content is capped to a sixth of what is left after the measured fixed part of a document.
+AWSXRAY_SPAN_CONTENT_BYTES = 8192
 
 
 class CollectorConfigError(RuntimeError):
@@ -34,6 +44,7 @@ class CollectorWiring:
     config: str  # AOT_CONFIG_CONTENT
     environment: dict[str, str]  # plain env vars (no secrets)
     secret_names: frozenset[str]  # env vars to fill from Secrets Manager
+    app_environment: dict[str, str]  # what the app needs for this collector (awsxray: a smaller span)
 
     @property
     def emf_exporter(self) -> dict:
@@ -56,9 +67,19 @@ class CollectorWiring:
 
 
 def memory_limits(collector_memory_mib: int) -> tuple[int, int]:
-    """memory_limiter's limit and spike (~20 %) for a container with this hard limit."""
-    limit = collector_memory_mib - HEADROOM_MIB
-    return limit, max(1, round(limit * 0.2))
+    """memory_limiter's heap limit and spike for a container with this hard limit (MiB)."""
+    limit = collector_memory_mib - NON_HEAP_MIB
+    return limit, max(1, round(limit * SPIKE_FRACTION))
+
+
+def queue_bytes(collector_memory_mib: int) -> int:
+    """Each OTLP exporter's sending queue, in bytes of OTLP spans."""
+    limit, spike = memory_limits(collector_memory_mib)
+    return int((limit - spike) * QUEUE_FRACTION) * 1024 * 1024
+
+
+def xray_otlp_endpoint(region: str) -> str:
+    return f"https://xray.{region}.amazonaws.com/v1/traces"
 
 
 def _candidates(settings: Settings, region: str) -> dict[str, str]:
@@ -66,11 +87,13 @@ def _candidates(settings: Settings, region: str) -> dict[str, str]:
     values = {
         "COLLECTOR_MEMORY_LIMIT_MIB": str(limit),
         "COLLECTOR_MEMORY_SPIKE_MIB": str(spike),
+        "COLLECTOR_QUEUE_BYTES": str(queue_bytes(settings.collector_memory_mib)),
         "SAMPLING_PERCENTAGE": f"{settings.sampling_percentage:g}",
         "SAMPLING_LATENCY_THRESHOLD_MS": str(settings.sampling_latency_threshold_ms),
         "ENVIRONMENT": settings.name,
         "SERVICE_NAME": SERVICE_NAME,
         "AWS_REGION": region,
+        "XRAY_OTLP_TRACES_ENDPOINT": xray_otlp_endpoint(region),
     }
     if settings.langfuse_enabled and settings.langfuse_host:
         values["LANGFUSE_OTLP_ENDPOINT"] = f"{settings.langfuse_host}/api/public/otel"
@@ -79,22 +102,31 @@ def _candidates(settings: Settings, region: str) -> dict[str, str]:
 
 def wiring(settings: Settings, *, region: str) -> CollectorWiring:
     """Render, validate and pair the config with exactly the variables it references."""
-    config = _collector.render_config(langfuse_enabled=settings.langfuse_enabled)
     available = _candidates(settings, region)
-    provided = frozenset(available) | ({SECRET_ENV} if settings.langfuse_enabled else frozenset())
-    problems = list(_collector.validate_config(config, provided_env=provided))
-    required = set(_collector.required_env(config))
-    missing = sorted(required - set(available) - {SECRET_ENV})
-    if missing:
-        problems.append(f"the config expands {missing}, which the stack does not provide")
+    secrets = frozenset({SECRET_ENV}) if settings.langfuse_enabled else frozenset()
+    unrendered = _collector.render_config(langfuse_enabled=settings.langfuse_enabled, xray_mode=settings.xray_mode)
+    required = set(_collector.required_env(unrendered))
+    environment = {name: available[name] for name in sorted(required - secrets) if name in available}
+    try:
+        config = _collector.render_config(
+            langfuse_enabled=settings.langfuse_enabled, xray_mode=settings.xray_mode,
+            values=environment, secret_names=secrets,
+        )
+    except ValueError as error:
+        raise CollectorConfigError(f"collector config for environment {settings.name!r}: {error}") from None
+    problems = list(_collector.validate_config(config, provided_env=frozenset(environment) | secrets))
     if SECRET_ENV in required and not settings.langfuse_enabled:
         problems.append(f"the config reads {SECRET_ENV} but Langfuse is disabled for {settings.name}")
     if problems:
         raise CollectorConfigError(
             f"collector config for environment {settings.name!r} is invalid: " + "; ".join(problems)
         )
+    app_environment = {}
+    if settings.xray_mode == "awsxray":
+        app_environment["AGENTCREATOR_MAX_SPAN_CONTENT_BYTES"] = str(AWSXRAY_SPAN_CONTENT_BYTES)
     return CollectorWiring(
         config=config,
-        environment={name: available[name] for name in sorted(required - {SECRET_ENV})},
-        secret_names=frozenset(required & {SECRET_ENV}),
+        environment=environment,
+        secret_names=frozenset(required & secrets),
+        app_environment=app_environment,
     )

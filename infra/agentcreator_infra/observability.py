@@ -1,8 +1,9 @@
 """Dashboard and alarms for one environment: is the collector healthy, and is the service?
 
 HEALTHY on the ECS health check only means the collector process is alive, so the alarms
-watch the collector's own metrics (shipped by awsemf) for spans that are refused, dropped or
-stuck in a full queue, next to the usual ECS and ALB signals.
+watch the collector's own metrics (shipped by awsemf) for every way it loses spans: refused by
+its memory limiter or receiver, dropped from a full queue, failed for good by an exporter, or
+evicted by tail sampling before a decision; and for the metrics themselves going missing.
 """
 
 from __future__ import annotations
@@ -107,14 +108,19 @@ class Observability(Construct):
         return {
             "accepted": self._collector(cm.ACCEPTED_SPANS).with_(label="accepted"),
             "refused": cw.MathExpression(
-                expression="FILL(r, 0) + FILL(p, 0) + FILL(m, 0)",
+                expression="FILL(r, 0) + FILL(m, 0)",
                 using_metrics={"r": self._collector(cm.RECEIVER_REFUSED_SPANS),
-                               "p": self._collector(cm.PROCESSOR_REFUSED_SPANS),
                                "m": self._collector(cm.MEMORY_LIMITER_REFUSED_SPANS)},
                 label="refused", period=_MINUTE,
             ),
             "sent": self._collector(cm.SENT_SPANS).with_(label="sent"),
             "failed": self._collector(cm.SEND_FAILED_SPANS).with_(label="failed"),
+            "dropped": cw.MathExpression(
+                expression="FILL(q, 0) + FILL(t, 0)",
+                using_metrics={"q": self._collector(cm.ENQUEUE_FAILED_SPANS),
+                               "t": self._collector(cm.DROPPED_TOO_EARLY)},
+                label="dropped (queue full, evicted unsampled)", period=_MINUTE,
+            ),
         }
 
     def _queue_percent(self) -> cw.MathExpression:
@@ -137,7 +143,8 @@ class Observability(Construct):
     # -- alarms ---------------------------------------------------------------------------
 
     def _alarm(self, construct_id: str, metric: cw.IMetric, description: str, *, threshold: float,
-               periods: int = 1, missing: cw.TreatMissingData = cw.TreatMissingData.NOT_BREACHING) -> cw.Alarm:
+               periods: int = 1, missing: cw.TreatMissingData = cw.TreatMissingData.NOT_BREACHING,
+               comparison: cw.ComparisonOperator = cw.ComparisonOperator.GREATER_THAN_THRESHOLD) -> cw.Alarm:
         alarm = metric.create_alarm(
             self,
             construct_id,
@@ -145,7 +152,7 @@ class Observability(Construct):
             threshold=threshold,
             evaluation_periods=periods,
             datapoints_to_alarm=periods,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            comparison_operator=comparison,
             treat_missing_data=missing,
         )
         alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
@@ -155,14 +162,29 @@ class Observability(Construct):
 
     def _add_alarms(self, memory_limit_mib: int) -> None:
         spans = self._spans()
-        self._alarm("ExportFailures", spans["failed"], "the collector failed to export spans for 5 minutes",
-                    threshold=0, periods=5)
-        self._alarm("RefusedSpans", spans["refused"], "the collector refused spans (memory limiter or receiver)",
+        # Every loss alarms from its first span: these counters reach CloudWatch from their
+        # first value (awsemf retain_initial_value_of_delta_metric), and silence means none.
+        self._alarm("ExportFailures", spans["failed"],
+                    "an exporter gave up on spans (permanent error, or retries exhausted)", threshold=0)
+        self._alarm("RefusedSpans", spans["refused"],
+                    "the collector refused spans (memory limiter or receiver); the app retries, then drops",
                     threshold=0)
-        self._alarm("QueueNearFull", self._queue_percent(), "an exporter queue is over 80 % of its capacity",
-                    threshold=80, periods=3)
+        self._alarm("DroppedSpans", spans["dropped"],
+                    "the collector dropped spans (an exporter queue was full, or tail sampling evicted a trace)",
+                    threshold=0)
+        self._alarm("ExportBacklog", self._queue_percent(),
+                    "an exporter queue is over 10 % full for 3 minutes: its backend is failing or slow",
+                    threshold=10, periods=3)
         self._alarm("CollectorMemoryHigh", self._memory_percent(memory_limit_mib),
                     "collector memory is over 80 % of its container limit", threshold=80, periods=3)
+        heartbeat = cw.Metric(
+            namespace=self._namespace, metric_name=cm.HEARTBEAT, dimensions_map=self._dimensions,
+            statistic="SampleCount", period=Duration.minutes(5),
+        )
+        self._alarm("CollectorMetricsMissing", heartbeat,
+                    "no collector metrics for 5 minutes: the collector or its metrics export is down",
+                    threshold=1, comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+                    missing=cw.TreatMissingData.BREACHING)
         shortfall = cw.MathExpression(
             expression="FILL(desired, 0) - FILL(running, 0)",
             using_metrics={"desired": self._ecs("DesiredTaskCount"), "running": self._ecs("RunningTaskCount")},
@@ -204,8 +226,9 @@ class Observability(Construct):
             ),
         )
         dashboard.add_widgets(
-            cw.GraphWidget(title="Spans: accepted / refused / sent / failed", width=12,
-                           left=[spans["accepted"], spans["refused"], spans["sent"], spans["failed"]]),
+            cw.GraphWidget(title="Spans: accepted / refused / sent / failed / dropped", width=12,
+                           left=[spans["accepted"], spans["refused"], spans["sent"], spans["failed"],
+                                 spans["dropped"]]),
             cw.GraphWidget(
                 title="Exporter queue: size vs capacity", width=12,
                 left=[self._collector(cm.QUEUE_SIZE, "Maximum").with_(label="queue size"),

@@ -162,6 +162,7 @@ class AgentCreatorService(Construct):
                 "AGENTCREATOR_LM": f"bedrock/{settings.bedrock_model_id}",
                 "AGENTCREATOR_SHUTDOWN_GRACE_S": str(settings.shutdown_grace_s),
                 "AGENTCREATOR_WORKERS": str(settings.app_workers),
+                **collector.app_environment,
             },
             logging=ecs.LogDrivers.aws_logs(stream_prefix="app", log_group=self.app_log_group),
             stop_timeout=Duration.seconds(settings.stop_timeout_s),

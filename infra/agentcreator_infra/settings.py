@@ -30,8 +30,9 @@ _MODEL_ID = re.compile(r"^[a-z0-9.-]+:[0-9a-z:]+$|^[a-z0-9.-]+$")
 _KEYS = {
     "account", "region", "vpc", "task", "scaling", "sampling", "log_retention_days",
     "langfuse", "alarm_email", "bedrock_model_id", "transaction_search", "shutdown_grace_s",
-    "availability_zones",
+    "availability_zones", "xray_mode",
 }
+XRAY_MODES = ("otlp", "awsxray")  # agentcreator.collector.XRAY_MODES; a test keeps them equal
 
 
 class SettingsError(ValueError):
@@ -64,6 +65,7 @@ class Settings:
     bedrock_model_id: str
     transaction_search: bool
     shutdown_grace_s: int
+    xray_mode: str = "otlp"
 
     @property
     def stack_name(self) -> str:
@@ -163,6 +165,9 @@ def parse_settings(name: str, raw: dict[str, Any]) -> Settings:
     model_id = _get(raw, "bedrock_model_id", str, where)
     if not _MODEL_ID.match(model_id):
         raise SettingsError(f"{where}: `bedrock_model_id` {model_id!r} is not a Bedrock model id")
+    xray_mode = _get(raw, "xray_mode", str, where, XRAY_MODES[0])
+    if xray_mode not in XRAY_MODES:
+        raise SettingsError(f"{where}: `xray_mode` must be one of {', '.join(XRAY_MODES)}, not {xray_mode!r}")
     grace = _get(raw, "shutdown_grace_s", int, where, APP_SHUTDOWN_GRACE_S)
     if not 1 <= grace <= ECS_MAX_STOP_TIMEOUT_S - 5:
         raise SettingsError(f"{where}: `shutdown_grace_s` must be 1..{ECS_MAX_STOP_TIMEOUT_S - 5}")
@@ -191,4 +196,5 @@ def parse_settings(name: str, raw: dict[str, Any]) -> Settings:
         bedrock_model_id=model_id,
         transaction_search=_get(raw, "transaction_search", bool, where, False),
         shutdown_grace_s=grace,
+        xray_mode=xray_mode,
     )

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from agentcreator.collector import ADOT_IMAGE, APP_OTLP_ENDPOINT, INFRA_PROVIDED_ENV, render_config, required_env
+from agentcreator_infra.collector import AWSXRAY_SPAN_CONTENT_BYTES, NON_HEAP_MIB
 from tests.infra.conftest import ENVIRONMENTS, containers, environment_of, resources
 
 pytestmark = pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -56,7 +57,7 @@ def test_collector_is_pinned_and_checked_without_a_shell(synthesized, env):
 
 def test_collector_config_is_the_rendered_one(synthesized, settings, env):
     environment = environment_of(containers(synthesized.raw[env])["collector"])
-    expected = render_config(langfuse_enabled=settings[env].langfuse_enabled)
+    expected = render_config(langfuse_enabled=settings[env].langfuse_enabled, xray_mode=settings[env].xray_mode)
     assert environment["AOT_CONFIG_CONTENT"] == expected
     assert "service" in yaml.safe_load(environment["AOT_CONFIG_CONTENT"])
 
@@ -67,6 +68,20 @@ def test_collector_gets_exactly_the_variables_its_config_reads(synthesized, env)
     given = (set(environment) - {"AOT_CONFIG_CONTENT"}) | {s["Name"] for s in collector.get("Secrets", [])}
     assert given == required_env(environment["AOT_CONFIG_CONTENT"])
     assert given <= INFRA_PROVIDED_ENV
+    assert all(value not in ("", None) for value in environment.values())
+
+
+def test_xray_goes_where_the_environment_says(synthesized, settings, env):
+    collector, app = (containers(synthesized.raw[env])[name] for name in ("collector", "app"))
+    environment = environment_of(collector)
+    config = yaml.safe_load(environment["AOT_CONFIG_CONTENT"])
+    if settings[env].xray_mode == "otlp":
+        assert "otlp_http/xray" in config["exporters"] and "awsxray" not in config["exporters"]
+        assert json.dumps(environment["XRAY_OTLP_TRACES_ENDPOINT"]).endswith('.amazonaws.com/v1/traces"]]}')
+        assert "AGENTCREATOR_MAX_SPAN_CONTENT_BYTES" not in environment_of(app)
+    else:
+        assert "awsxray" in config["exporters"] and "XRAY_OTLP_TRACES_ENDPOINT" not in environment
+        assert environment_of(app)["AGENTCREATOR_MAX_SPAN_CONTENT_BYTES"] == str(AWSXRAY_SPAN_CONTENT_BYTES)
 
 
 def test_sampling_and_memory_follow_context(synthesized, settings, env):
@@ -76,9 +91,11 @@ def test_sampling_and_memory_follow_context(synthesized, settings, env):
     assert float(environment["SAMPLING_PERCENTAGE"]) == wanted.sampling_percentage
     assert int(environment["SAMPLING_LATENCY_THRESHOLD_MS"]) == wanted.sampling_latency_threshold_ms
     assert collector["Memory"] == wanted.collector_memory_mib
-    assert int(environment["COLLECTOR_MEMORY_LIMIT_MIB"]) == wanted.collector_memory_mib - 50
+    assert int(environment["COLLECTOR_MEMORY_LIMIT_MIB"]) == wanted.collector_memory_mib - NON_HEAP_MIB
     spike, limit = int(environment["COLLECTOR_MEMORY_SPIKE_MIB"]), int(environment["COLLECTOR_MEMORY_LIMIT_MIB"])
     assert 0.15 <= spike / limit <= 0.25
+    queues = 2 if wanted.langfuse_enabled and wanted.xray_mode == "otlp" else 1
+    assert queues * int(environment["COLLECTOR_QUEUE_BYTES"]) <= (limit - spike) * 1024 * 1024 * 0.5
 
 
 def test_each_container_logs_to_its_own_group_with_retention(synthesized, settings, env):

@@ -101,14 +101,36 @@ def test_tail_sampling_keeps_errors_slow_traces_and_a_percentage(langfuse, mode)
 def test_traces_pipeline_runs_processors_in_the_required_order():
     doc = yaml.safe_load(_shipped_text())
     traces = doc["service"]["pipelines"]["traces"]
-    assert traces["processors"] == ["memory_limiter", "resource_detection", "tail_sampling", "batch/traces"]
+    assert traces["processors"] == [
+        "memory_limiter/traces", "resource_detection", "resource/genai", "tail_sampling", "batch/traces",
+    ]
     assert doc["processors"]["resource_detection"]["detectors"] == ["env", "ecs"]
-    limiter = doc["processors"]["memory_limiter"]
+    limiter = doc["processors"]["memory_limiter/traces"]
     assert limiter == {
         "check_interval": "1s",
         "limit_mib": "${env:COLLECTOR_MEMORY_LIMIT_MIB}",
         "spike_limit_mib": "${env:COLLECTOR_MEMORY_SPIKE_MIB}",
     }
+
+
+def test_the_self_metrics_pipeline_has_no_memory_limiter():
+    """A limiter refusing the app's spans must not also silence the metrics the alarms read."""
+    doc = yaml.safe_load(_shipped_text())
+    processors = doc["service"]["pipelines"]["metrics/collector"]["processors"]
+    assert not [p for p in processors if p.startswith("memory_limiter")]
+
+
+def test_sampling_does_not_wait_for_a_root_the_collector_may_never_see():
+    """A caller's traceparent makes the invocation's root a child of a remote span: no
+    ParentSpanID-empty root ever arrives, so a kept trace must not wait for one."""
+    sampling = yaml.safe_load(_shipped_text())["processors"]["tail_sampling"]
+    assert sampling["sampling_strategy"] == "span-ingest"
+    assert sampling["decision_cache"]["sampled_cache_size"] >= sampling["num_traces"]
+
+
+def test_genai_observability_resource_attribute_is_added_without_overriding():
+    genai = yaml.safe_load(_shipped_text())["processors"]["resource/genai"]
+    assert genai["attributes"] == [{"key": "aws.service.type", "value": "gen_ai_agent", "action": "insert"}]
 
 
 def test_receivers_listen_on_loopback_where_the_app_sends():
@@ -150,26 +172,30 @@ def test_langfuse_can_be_switched_off_without_editing_yaml(mode):
     assert "langfuse" in str(_variant(True, mode)["service"]["pipelines"]["traces"]["exporters"])
 
 
-def test_default_xray_mode_uses_the_awsxray_exporter_with_indexed_attributes():
-    assert DEFAULT_XRAY_MODE == "awsxray"
+def test_default_xray_mode_is_the_otlp_endpoint_with_sigv4_and_gzip():
+    assert DEFAULT_XRAY_MODE == "otlp"
     doc = yaml.safe_load(render_config(langfuse_enabled=True))
-    assert doc["exporters"]["awsxray"]["indexed_attributes"] == ["session.id", "user.id", "deployment.environment"]
-    assert doc["service"]["pipelines"]["traces"]["exporters"] == ["awsxray", "otlp_http/langfuse"]
-
-
-def test_otlp_xray_mode_sends_to_the_xray_otlp_endpoint_with_sigv4():
-    doc = _variant(True, "otlp")
     assert "awsxray" not in doc["exporters"]
     xray = doc["exporters"]["otlp_http/xray"]
-    assert xray["traces_endpoint"] == "https://xray.${env:AWS_REGION}.amazonaws.com/v1/traces"
+    assert xray["traces_endpoint"] == "${env:XRAY_OTLP_TRACES_ENDPOINT}"
     assert xray["auth"] == {"authenticator": "sigv4auth/xray"}
+    assert xray["compression"] == "gzip"
     assert doc["extensions"]["sigv4auth/xray"] == {"region": "${env:AWS_REGION}", "service": "xray"}
     assert doc["service"]["extensions"] == ["health_check", "sigv4auth/xray"]
     assert doc["service"]["pipelines"]["traces"]["exporters"] == ["otlp_http/xray", "otlp_http/langfuse"]
 
 
+def test_awsxray_mode_indexes_the_environment_under_the_name_the_exporter_uses():
+    doc = _variant(True, "awsxray")
+    assert "otlp_http/xray" not in doc["exporters"] and "sigv4auth/xray" not in doc["extensions"]
+    assert doc["service"]["extensions"] == ["health_check"]
+    indexed = doc["exporters"]["awsxray"]["indexed_attributes"]
+    assert indexed == ["session.id", "user.id", "otel.resource.deployment.environment"]
+    assert doc["service"]["pipelines"]["traces"]["exporters"] == ["awsxray", "otlp_http/langfuse"]
+
+
 def test_render_rejects_an_unknown_xray_mode():
-    with pytest.raises(ValueError, match="xray_mode must be one of awsxray, otlp"):
+    with pytest.raises(ValueError, match="xray_mode must be one of otlp, awsxray"):
         render_config(langfuse_enabled=True, xray_mode="daemon")
 
 
@@ -182,9 +208,9 @@ def test_render_keeps_env_references_instead_of_values(monkeypatch):
 
 
 def test_render_reads_an_explicit_path(tmp_path):
-    for name in ("otel-config.yaml", "xray-otlp.yaml"):
+    for name in ("otel-config.yaml", "xray-awsxray.yaml"):
         (tmp_path / name).write_text((COLLECTOR_DIR / name).read_text(encoding="utf-8"), encoding="utf-8")
-    text = render_config(langfuse_enabled=False, xray_mode="otlp", path=tmp_path / "otel-config.yaml")
+    text = render_config(langfuse_enabled=False, xray_mode="awsxray", path=tmp_path / "otel-config.yaml")
     assert validate_config(text) == []
 
 
@@ -210,26 +236,13 @@ def test_every_infra_variable_is_documented_in_the_readme():
         assert re.search(rf"^\| `{name}` \|[^|]+\|[^|]+\|", readme, re.MULTILINE), name
 
 
-def test_collector_metrics_needed_for_alarms_reach_cloudwatch():
+def test_collector_metrics_reach_cloudwatch_from_their_first_value():
     doc = yaml.safe_load(_shipped_text())
     assert doc["service"]["telemetry"]["metrics"]["level"] == "detailed"
     emf = doc["exporters"]["awsemf/collector"]
     assert emf["namespace"] == "AgentCreator/Collector"
-    declaration = emf["metric_declarations"][0]
-    assert ["environment", "service"] in declaration["dimensions"]
-    selectors = declaration["metric_name_selectors"]
-    for metric in (
-        "otelcol_receiver_accepted_spans",
-        "otelcol_receiver_refused_spans",
-        "otelcol_processor_refused_spans",
-        "otelcol_processor_memory_limiter_refused_spans",
-        "otelcol_exporter_sent_spans",
-        "otelcol_exporter_send_failed_spans",
-        "otelcol_exporter_queue_size",
-        "otelcol_exporter_queue_capacity",
-        "otelcol_process_memory_rss",
-    ):
-        assert any(re.match(selector, metric) for selector in selectors), metric
+    assert emf["retain_initial_value_of_delta_metric"] is True
+    assert ["environment", "service"] in emf["metric_declarations"][0]["dimensions"]
     assert doc["service"]["pipelines"]["metrics/collector"]["exporters"] == ["awsemf/collector"]
 
 
@@ -240,7 +253,8 @@ def test_every_exporter_buffers_and_retries(langfuse, mode):
             assert config["max_retries"] >= 1, exporter_id  # these accept no sending_queue in this ADOT
         else:
             assert config["sending_queue"]["enabled"] is True, exporter_id
-            assert config["sending_queue"]["queue_size"] <= 5000, exporter_id
+            assert config["sending_queue"]["sizer"] == "bytes", exporter_id  # memory bounded whatever the spans
+            assert config["sending_queue"]["queue_size"] == "${env:COLLECTOR_QUEUE_BYTES}", exporter_id
             assert config["retry_on_failure"]["enabled"] is True, exporter_id
 
 
@@ -253,3 +267,45 @@ def test_importing_the_package_reads_no_files():
         "import agentcreator.collector, agentcreator.collector.check\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+VALUES = {
+    "COLLECTOR_MEMORY_LIMIT_MIB": "156", "COLLECTOR_MEMORY_SPIKE_MIB": "31", "COLLECTOR_QUEUE_BYTES": "26214400",
+    "SAMPLING_PERCENTAGE": "100", "SAMPLING_LATENCY_THRESHOLD_MS": "60000", "ENVIRONMENT": "dev",
+    "SERVICE_NAME": "agentcreator-meta-agent", "AWS_REGION": "eu-west-1",
+    "XRAY_OTLP_TRACES_ENDPOINT": "https://xray.eu-west-1.amazonaws.com/v1/traces",
+    "LANGFUSE_OTLP_ENDPOINT": "https://cloud.langfuse.com/api/public/otel",
+}
+SECRETS = frozenset({"LANGFUSE_AUTHORIZATION"})
+
+
+def test_render_accepts_complete_usable_values():
+    assert render_config(langfuse_enabled=True, values=VALUES, secret_names=SECRETS)
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("SAMPLING_LATENCY_THRESHOLD_MS", "0", "SAMPLING_LATENCY_THRESHOLD_MS: '0' must be >= 1"),
+    ("SAMPLING_LATENCY_THRESHOLD_MS", "", "is not an integer"),
+    ("SAMPLING_PERCENTAGE", "101", "must be in [0, 100]"),
+    ("COLLECTOR_MEMORY_SPIKE_MIB", "156", "must be below COLLECTOR_MEMORY_LIMIT_MIB"),
+    ("COLLECTOR_QUEUE_BYTES", "1000", "must be >= 1048576"),
+    ("XRAY_OTLP_TRACES_ENDPOINT", "https://xray.eu-west-1.amazonaws.com", "ending in /v1/traces"),
+    ("ENVIRONMENT", "dev env", "must be 1-63 letters"),
+])
+def test_render_refuses_a_value_the_collector_could_not_honour(name, value, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        render_config(langfuse_enabled=True, values={**VALUES, name: value}, secret_names=SECRETS)
+
+
+def test_render_refuses_a_reference_without_a_value():
+    values = {k: v for k, v in VALUES.items() if k != "SAMPLING_PERCENTAGE"}
+    expected = "SAMPLING_PERCENTAGE: the config expands ${env:SAMPLING_PERCENTAGE}"
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        render_config(langfuse_enabled=True, values=values, secret_names=SECRETS)
+    with pytest.raises(ValueError, match="LANGFUSE_AUTHORIZATION"):
+        render_config(langfuse_enabled=True, values=VALUES)
+
+
+def test_render_refuses_a_value_the_config_does_not_use():
+    with pytest.raises(ValueError, match="UNKNOWN_X: not a variable the collector config uses"):
+        render_config(langfuse_enabled=False, values={**VALUES, "UNKNOWN_X": "1"})

@@ -63,25 +63,65 @@ def test_component_used_but_undefined_is_rejected():
 
 def test_memory_limiter_not_first_is_rejected():
     def move_limiter(doc):
-        _traces(doc)["processors"] = ["resource_detection", "memory_limiter", "tail_sampling", "batch/traces"]
+        _traces(doc)["processors"] = [
+            "resource_detection", "memory_limiter/traces", "resource/genai", "tail_sampling", "batch/traces",
+        ]
 
     assert _problems_after(move_limiter) == [
         "service.pipelines.traces: memory_limiter must be the first processor (found 'resource_detection')"
     ]
 
 
-def test_memory_limiter_missing_from_a_pipeline_is_rejected():
+def test_memory_limiter_missing_from_the_traces_pipeline_is_rejected():
     def drop_limiter(doc):
-        doc["service"]["pipelines"]["metrics/collector"]["processors"].remove("memory_limiter")
+        _traces(doc)["processors"].remove("memory_limiter/traces")
+        del doc["processors"]["memory_limiter/traces"]
 
     assert _problems_after(drop_limiter) == [
-        "service.pipelines.metrics/collector: memory_limiter must be the first processor (found 'resource/collector')"
+        "service.pipelines.traces: memory_limiter must be the first processor (found 'resource_detection')"
+    ]
+
+
+def test_self_metrics_sharing_the_traces_memory_limiter_is_rejected():
+    def share(doc):
+        doc["service"]["pipelines"]["metrics/collector"]["processors"].insert(0, "memory_limiter/traces")
+
+    assert _problems_after(share) == [
+        "service.pipelines.metrics/collector: shares memory_limiter/traces with the app's data; "
+        "the collector's own metrics would stop when it refuses"
+    ]
+
+
+def test_trace_complete_sampling_is_rejected():
+    problems = _problems_after(lambda doc: doc["processors"]["tail_sampling"].pop("sampling_strategy"))
+    assert problems == [
+        "processors.tail_sampling: use sampling_strategy: span-ingest; otherwise a trace whose root has a "
+        "caller's parent is held for the whole decision_wait"
+    ]
+
+
+def test_a_latency_threshold_of_zero_is_rejected():
+    def zero(doc):
+        policy = next(p for p in doc["processors"]["tail_sampling"]["policies"] if p["type"] == "latency")
+        policy["latency"]["threshold_ms"] = 0
+
+    assert _problems_after(zero) == ["processors.tail_sampling: latency threshold_ms 0 would keep every trace"]
+
+
+def test_emf_dropping_each_counters_first_value_is_rejected():
+    emf = "awsemf/collector"
+    problems = _problems_after(lambda doc: doc["exporters"][emf].pop("retain_initial_value_of_delta_metric"))
+    assert problems == [
+        "exporters.awsemf/collector: set retain_initial_value_of_delta_metric: true, or each counter's first "
+        "value (the first burst of refusals or failures) never reaches CloudWatch"
     ]
 
 
 def test_batch_not_last_is_rejected():
     def batch_early(doc):
-        _traces(doc)["processors"] = ["memory_limiter", "resource_detection", "batch/traces", "tail_sampling"]
+        _traces(doc)["processors"] = [
+            "memory_limiter/traces", "resource_detection", "resource/genai", "batch/traces", "tail_sampling",
+        ]
 
     assert _problems_after(batch_early) == [
         "service.pipelines.traces: batch must be the last processor (found 'tail_sampling')"
@@ -155,7 +195,7 @@ def test_bad_env_name_is_rejected():
 
 def test_env_name_the_infra_does_not_set_is_rejected():
     def unknown_name(doc):
-        doc["processors"]["memory_limiter"]["limit_mib"] = "${env:MEMORY_LIMIT}"
+        doc["processors"]["memory_limiter/traces"]["limit_mib"] = "${env:MEMORY_LIMIT}"
 
     assert _problems_after(unknown_name) == [
         "${env:MEMORY_LIMIT}: MEMORY_LIMIT is not set on the collector by the infra (INFRA_PROVIDED_ENV)"
@@ -164,7 +204,7 @@ def test_env_name_the_infra_does_not_set_is_rejected():
 
 def test_reference_without_env_scheme_is_rejected():
     def bare(doc):
-        doc["exporters"]["awsxray"]["region"] = "${AWS_REGION}"
+        doc["extensions"]["sigv4auth/xray"]["region"] = "${AWS_REGION}"
 
     assert _problems_after(bare) == ["${AWS_REGION}: not an environment reference; write ${env:NAME}"]
 
@@ -217,9 +257,9 @@ def test_exporter_without_retry_is_rejected():
 
 
 def test_queue_keys_on_an_exporter_that_has_none_are_rejected():
-    problems = _problems_after(lambda doc: doc["exporters"]["awsxray"].update(sending_queue={"enabled": True}))
+    problems = _problems_after(lambda doc: doc["exporters"]["awsemf/collector"].update(sending_queue={"enabled": True}))
     assert problems == [
-        f"exporters.awsxray: awsxray in ADOT {ADOT_VERSION} does not accept sending_queue; "
+        f"exporters.awsemf/collector: awsemf in ADOT {ADOT_VERSION} does not accept sending_queue; "
         "use max_retries/request_timeout_seconds"
     ]
 
@@ -244,12 +284,12 @@ def test_own_metrics_not_scraped_is_rejected():
 
 def test_authenticator_not_enabled_is_rejected():
     def unsigned(doc):
-        doc["extensions"]["sigv4auth/xray"] = {"service": "xray"}
-        doc["exporters"]["otlp_http/langfuse"]["auth"] = {"authenticator": "sigv4auth/xray"}
+        doc["extensions"]["sigv4auth/other"] = {"service": "xray"}
+        doc["exporters"]["otlp_http/langfuse"]["auth"] = {"authenticator": "sigv4auth/other"}
 
     problems = _problems_after(unsigned)
-    assert "exporters.otlp_http/langfuse: authenticator 'sigv4auth/xray' is not in service.extensions" in problems
-    assert "extensions.sigv4auth/xray: defined but not used (not listed in service.extensions)" in problems
+    assert "exporters.otlp_http/langfuse: authenticator 'sigv4auth/other' is not in service.extensions" in problems
+    assert "extensions.sigv4auth/other: defined but not used (not listed in service.extensions)" in problems
 
 
 def test_deprecated_alias_of_a_shipped_component_is_accepted():
@@ -257,7 +297,7 @@ def test_deprecated_alias_of_a_shipped_component_is_accepted():
 
     def old_name(doc):
         doc["exporters"]["otlphttp/langfuse"] = doc["exporters"].pop("otlp_http/langfuse")
-        _traces(doc)["exporters"] = ["awsxray", "otlphttp/langfuse"]
+        _traces(doc)["exporters"] = ["otlp_http/xray", "otlphttp/langfuse"]
 
     assert _problems_after(old_name) == []
 

@@ -67,6 +67,7 @@ def validate_config(text: str, *, provided_env: frozenset[str] | set[str] = INFR
         _check_exporter_buffers(doc, components),
         _check_sampling(doc),
         _check_own_telemetry(doc),
+        _check_emf(doc),
     )
     return [problem for check in checks for problem in check]
 
@@ -172,15 +173,36 @@ def _check_extensions(doc: dict[str, Any]) -> Iterator[str]:
 
 
 def _check_processor_order(doc: dict[str, Any]) -> Iterator[str]:
+    """The app's data meets a memory_limiter first; the collector's own metrics never share one.
+
+    A limiter shared with the self-metrics pipeline refuses those metrics exactly when memory
+    is short, and the alarms then see missing data instead of the refusals.
+    """
+    limiters_of_app_data: set[str] = set()
     for pipeline_id, pipeline in _pipelines(doc).items():
-        processors = [str(p) for p in (pipeline or {}).get("processors") or []]
+        pipeline = pipeline or {}
+        processors = [str(p) for p in pipeline.get("processors") or []]
         where = f"service.pipelines.{pipeline_id}"
-        if not processors or _component_type(processors[0]) != "memory_limiter":
-            found = f"found {processors[0]!r}" if processors else "no processors"
-            yield f"{where}: memory_limiter must be the first processor ({found})"
+        takes_app_data = any(_component_type(r) == "otlp" for r in pipeline.get("receivers") or [])
+        if takes_app_data:
+            if not processors or _component_type(processors[0]) != "memory_limiter":
+                found = f"found {processors[0]!r}" if processors else "no processors"
+                yield f"{where}: memory_limiter must be the first processor ({found})"
+            else:
+                limiters_of_app_data.add(processors[0])
         if not processors or _component_type(processors[-1]) != "batch":
             found = f"found {processors[-1]!r}" if processors else "no processors"
             yield f"{where}: batch must be the last processor ({found})"
+    for pipeline_id, pipeline in _pipelines(doc).items():
+        pipeline = pipeline or {}
+        if _component_type(pipeline_id) != "metrics":
+            continue
+        for processor_id in pipeline.get("processors") or []:
+            if processor_id in limiters_of_app_data:
+                yield (
+                    f"service.pipelines.{pipeline_id}: shares {processor_id} with the app's data; "
+                    "the collector's own metrics would stop when it refuses"
+                )
 
 
 def _endpoints(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
@@ -296,6 +318,16 @@ def _check_sampling(doc: dict[str, Any]) -> Iterator[str]:
             yield f"processors.{processor_id}: needs a status_code policy with ERROR so failed traces are kept"
         if "latency" not in kinds:
             yield f"processors.{processor_id}: needs a latency policy so slow traces are kept"
+        for policy in policies:
+            threshold = ((policy or {}).get("latency") or {}).get("threshold_ms") if isinstance(policy, dict) else None
+            if isinstance(threshold, (int, float)) and threshold <= 0:
+                yield f"processors.{processor_id}: latency threshold_ms {threshold} would keep every trace"
+        config = _section(doc, "processors").get(processor_id) or {}
+        if config.get("sampling_strategy") != "span-ingest":
+            yield (
+                f"processors.{processor_id}: use sampling_strategy: span-ingest; otherwise a trace whose "
+                "root has a caller's parent is held for the whole decision_wait"
+            )
 
 
 def _check_own_telemetry(doc: dict[str, Any]) -> Iterator[str]:
@@ -341,3 +373,12 @@ def _metrics_receivers(doc: dict[str, Any], type_name: str) -> set[str]:
         for receiver_id in (pipeline or {}).get("receivers") or []
         if _component_type(receiver_id) == type_name and receiver_id in _section(doc, "receivers")
     }
+
+
+def _check_emf(doc: dict[str, Any]) -> Iterator[str]:
+    for exporter_id in _ids_of_type(doc, "exporters", "awsemf"):
+        if (_section(doc, "exporters")[exporter_id] or {}).get("retain_initial_value_of_delta_metric") is not True:
+            yield (
+                f"exporters.{exporter_id}: set retain_initial_value_of_delta_metric: true, or each counter's "
+                "first value (the first burst of refusals or failures) never reaches CloudWatch"
+            )

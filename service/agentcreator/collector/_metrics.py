@@ -1,0 +1,50 @@
+"""The collector's own metric names, as a real ADOT build was seen to expose them (collector/adot-metrics.txt).
+
+The alarms may only read names listed here, and every name marked `loss` must be alarmed; the
+opt-in `pytest -m adot` run checks the list against the real collector's telemetry endpoint.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+_WHEN = ("always", "after-first")
+
+
+@dataclass(frozen=True)
+class AdotMetrics:
+    version: str
+    names: frozenset[str]
+    always: frozenset[str]  # present from the first scrape
+    losses: frozenset[str]  # counts spans the collector loses or refuses
+
+
+@functools.lru_cache(maxsize=4)
+def load_metrics(path: Path) -> AdotMetrics:
+    """Parse `version vX.Y.Z` and `metric NAME always|after-first [loss]` lines; anything else is an error."""
+    version = ""
+    names: set[str] = set()
+    always: set[str] = set()
+    losses: set[str] = set()
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        words = raw.split("#", 1)[0].split()
+        if not words:
+            continue
+        if words[0] == "version" and len(words) == 2:
+            version = words[1]
+        elif words[0] == "metric" and len(words) in (3, 4) and words[2] in _WHEN and words[3:] in ([], ["loss"]):
+            names.add(words[1])
+            if words[2] == "always":
+                always.add(words[1])
+            if words[3:]:
+                losses.add(words[1])
+        else:
+            raise ValueError(f"{path}:{number}: expected 'version vX.Y.Z' or 'metric NAME always|after-first [loss]'")
+    if not version:
+        raise ValueError(f"{path}: no 'version' line")
+    return AdotMetrics(version, frozenset(names), frozenset(always), frozenset(losses))
