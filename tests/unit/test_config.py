@@ -122,5 +122,6 @@ def test_every_variable_is_in_the_readme_configuration_table() -> None:
     from agentcreator.config import VARIABLES
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    table = readme[readme.index("## Configuration") : readme.index("## Running against Amazon Bedrock")]
+    start = readme.index("## Configuration")
+    table = readme[start : readme.index("\n## ", start)]
     assert [name for name in VARIABLES if f"`{name}`" not in table] == []
