@@ -1,4 +1,4 @@
-"""The `agentcreator` command: run, serve, doctor, demo, collector check, secrets set-langfuse.
+"""The `agentcreator` command: run, serve, doctor, demo, collector check, secrets set-langfuse, canary.
 
 Each subcommand lives in its own module exposing ``configure_parser(parser)`` and
 ``run(args) -> int``; this file only wires them, so start-up imports nothing heavy.
@@ -22,6 +22,8 @@ _COMMANDS: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("demo",), "agentcreator.demo", "run the offline pipeline into a local Phoenix and show the trace"),
     (("collector", "check"), "agentcreator.collector.check", "validate an ADOT collector configuration"),
     (("secrets", "set-langfuse"), "agentcreator.secrets_command", "store the Langfuse OTLP header"),
+    (("canary", "send"), "agentcreator.canary.send_command", "send one canary trace through this machine's exporter"),
+    (("canary", "check"), "agentcreator.canary.check_command", "say whether a canary reached each backend, and when"),
 )
 
 

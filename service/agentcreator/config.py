@@ -51,6 +51,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "AGENTCREATOR_SHUTDOWN_GRACE_S": ("seconds in-flight invocations get after SIGTERM", "25"),
     "AGENTCREATOR_WORKERS": ("server processes behind one port (agentcreator serve; --workers wins)", "1"),
     "AGENTCREATOR_LM_TIMEOUT_S": ("per-call LM timeout in seconds", "120"),
+    "AGENTCREATOR_CANARY_INTERVAL_S": (
+        "seconds between canary traces (docs/canary.md); 0 sends none, else at least 10", "0: no canary"),
     "AGENTCREATOR_LM_RETRIES": ("retries of a throttled or failed LM call", "3"),
     "AGENTCREATOR_LM_RETRY_MAX_DELAY_S": (
         "longest wait before an LM retry, capping DSPy's 1, 2, 4 ... s backoff and any Retry-After",
@@ -113,6 +115,7 @@ class Settings:
     lm_retry_max_delay_s: float = 20.0
     aws_region: str | None = None
     bedrock_runtime_endpoint: str | None = None
+    canary_interval_s: float = 0.0
 
     @property
     def otlp_header_names(self) -> list[str]:
@@ -266,10 +269,18 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         "lm_retry_max_delay_s": _number(env, "AGENTCREATOR_LM_RETRY_MAX_DELAY_S", 20.0),
         "aws_region": _aws_region(env),
         "bedrock_runtime_endpoint": _bedrock_endpoint(env),
+        "canary_interval_s": _canary_interval(env),
     }
     values.update(overrides)
     values.setdefault("span_batch_limits", _span_batch_limits(env, int(values["workers"])))  # type: ignore[call-overload]
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def _canary_interval(env: Mapping[str, str]) -> float:
+    value = _number(env, "AGENTCREATOR_CANARY_INTERVAL_S", 0.0)
+    if 0 < value < 10:
+        raise ConfigError(f"AGENTCREATOR_CANARY_INTERVAL_S={value:g} must be 0 (off) or at least 10 seconds")
+    return value
 
 
 def _span_batch_limits(env: Mapping[str, str], workers: int) -> dict[str, int]:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from starlette.requests import Request
 
+    from agentcreator.canary import CanarySchedule
     from agentcreator.config import Settings
     from agentcreator.pipeline import InvocationRequest, InvocationResult
 
@@ -59,6 +60,7 @@ class Runtime:
         self._warm = warm
         self._running = 0  # touched by worker threads
         self._running_lock = threading.Lock()
+        self._canary: CanarySchedule | None = None
 
     @property
     def busy(self) -> bool:
@@ -73,8 +75,15 @@ class Runtime:
         self.executor = ThreadPoolExecutor(max_workers=self.limit, thread_name_prefix="invocation")
         if self._warm:
             start_warmup(self.settings)
+        if self.settings.canary_interval_s > 0:
+            from agentcreator.canary import CanarySchedule
+
+            self._canary = CanarySchedule(self.settings, self.settings.canary_interval_s)
+            self._canary.start()
 
     def stop(self) -> None:
+        if self._canary is not None:
+            self._canary.stop()
         if self.executor is not None:
             self.executor.shutdown(wait=False, cancel_futures=True)
 

@@ -97,6 +97,8 @@ class Supervisor:
             command = [*command, "--listen-fd", str(fds[0])]
         # Each worker knows how many there are: they share the task's span queue (config.py).
         env = os.environ | {"AGENTCREATOR_WORKERS": str(len(self._slots))}
+        if slot.number > 1:  # one canary per task, not one per worker
+            env["AGENTCREATOR_CANARY_INTERVAL_S"] = "0"
         slot.proc = subprocess.Popen(command, pass_fds=fds, process_group=0, env=env)
         slot.started_at = time.monotonic()
         _log.info("worker %d started (pid %d)", slot.number, slot.proc.pid)
