@@ -84,3 +84,11 @@ def acknowledge(stack: AgentCreatorStack) -> None:
             "principal); set `region` for the environment in cdk.json to turn them on. Requests "
             "are still traced end to end and counted in the ALB metrics on the dashboard.",
         )
+    if stack.canary is not None:
+        _ack(
+            stack.canary.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "The canary checker's X-Ray reads (BatchGetTraces, GetTraceSegmentDestination, StartTraceRetrieval, "
+            "ListRetrievedTraces) and cloudwatch:PutMetricData support no resource-level permissions; "
+            "PutMetricData is conditioned on the canary's metric namespace.",
+        )

@@ -30,13 +30,24 @@ _MODEL_ID = re.compile(r"^[a-z0-9.-]+:[0-9a-z:]+$|^[a-z0-9.-]+$")
 _KEYS = {
     "account", "region", "vpc", "task", "scaling", "sampling", "log_retention_days",
     "langfuse", "alarm_email", "bedrock_model_id", "transaction_search", "shutdown_grace_s",
-    "availability_zones", "xray_mode",
+    "availability_zones", "xray_mode", "canary",
 }
 XRAY_MODES = ("otlp", "awsxray")  # agentcreator.collector.XRAY_MODES; a test keeps them equal
 
 
 class SettingsError(ValueError):
     """A context value is missing or invalid; the message names environment and key."""
+
+
+@dataclass(frozen=True)
+class CanarySettings:
+    """Delivery canary (docs/canary.md): how often each task sends one, how long the checker waits
+    for it, the window after which a backend without one alarms, and the latency that alarms."""
+
+    interval_s: int
+    timeout_s: int
+    window_minutes: int
+    latency_threshold_s: int
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,7 @@ class Settings:
     transaction_search: bool
     shutdown_grace_s: int
     xray_mode: str = "otlp"
+    canary: CanarySettings | None = None  # None: no canary and no checker in this environment
 
     @property
     def stack_name(self) -> str:
@@ -172,6 +184,7 @@ def parse_settings(name: str, raw: dict[str, Any]) -> Settings:
     if not 1 <= grace <= ECS_MAX_STOP_TIMEOUT_S - 5:
         raise SettingsError(f"{where}: `shutdown_grace_s` must be 1..{ECS_MAX_STOP_TIMEOUT_S - 5}")
     return Settings(
+        canary=_canary(raw, where),
         name=name,
         account=account,
         region=region,
@@ -198,3 +211,26 @@ def parse_settings(name: str, raw: dict[str, Any]) -> Settings:
         shutdown_grace_s=grace,
         xray_mode=xray_mode,
     )
+
+
+def _canary(raw: dict[str, Any], where: str) -> CanarySettings | None:
+    if _get(raw, "canary", dict, where, None) is None:
+        return None
+    interval = _get(raw, "canary.interval_s", int, where)
+    if not 60 <= interval <= 3600:
+        raise SettingsError(f"{where}: `canary.interval_s` must be 60..3600 seconds")
+    timeout = _get(raw, "canary.timeout_s", int, where, 180)
+    if not 30 <= timeout <= 800:  # the checker Lambda waits this long, within its 15-minute limit
+        raise SettingsError(f"{where}: `canary.timeout_s` must be 30..800 seconds")
+    window = _get(raw, "canary.window_minutes", int, where)
+    if window * 60 < 2 * interval + timeout:
+        raise SettingsError(
+            f"{where}: `canary.window_minutes` must cover two canaries and a timeout "
+            f"(at least {-(-(2 * interval + timeout) // 60)} minutes)"
+        )
+    if window > 1440:
+        raise SettingsError(f"{where}: `canary.window_minutes` must be at most 1440 (one day)")
+    latency = _get(raw, "canary.latency_threshold_s", int, where)
+    if not 1 <= latency < timeout:
+        raise SettingsError(f"{where}: `canary.latency_threshold_s` must be 1..{timeout - 1} (below the timeout)")
+    return CanarySettings(interval_s=interval, timeout_s=timeout, window_minutes=window, latency_threshold_s=latency)

@@ -10,6 +10,7 @@ from aws_cdk import aws_logs as logs
 
 from agentcreator_infra import collector as collector_config
 from agentcreator_infra import nag_acknowledgements
+from agentcreator_infra.canary import INTERVAL_ENV, CanaryChecker
 from agentcreator_infra.observability import Observability
 from agentcreator_infra.retention import retention
 from agentcreator_infra.secrets import LangfuseSecret, RedeployOnSecretChange
@@ -69,6 +70,19 @@ class AgentCreatorStack(Stack):
             service=self.service,
             collector=self.collector,
         )
+        self.canary: CanaryChecker | None = None
+        if settings.canary is not None:
+            self.service.app_container.add_environment(INTERVAL_ENV, str(settings.canary.interval_s))
+            self.canary = CanaryChecker(
+                self,
+                "Canary",
+                settings=settings,
+                canary=settings.canary,
+                app_log_group=self.service.app_log_group,
+                langfuse_secret=self.secrets.secret if settings.langfuse_enabled else None,
+                topic=self.observability.topic,
+                dashboard=self.observability.dashboard,
+            )
         nag_acknowledgements.acknowledge(self)
         self._outputs(settings)
 
@@ -86,6 +100,7 @@ class AgentCreatorStack(Stack):
             "LangfuseSecretName": self.secrets.secret_name,
             "ClusterName": self.service.cluster.cluster_name,
             "ServiceName": self.service.service.service_name,
+            "AppLogGroupName": self.service.app_log_group.log_group_name,  # `agentcreator canary check`
         }
         for key, value in outputs.items():
             CfnOutput(self, key, value=value)

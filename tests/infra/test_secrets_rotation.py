@@ -21,6 +21,12 @@ def _policies_of(raw: dict, role: str) -> list[dict]:
             for s in p["Properties"]["PolicyDocument"]["Statement"]]
 
 
+def _redeploy_function(raw: dict) -> tuple[str, dict]:
+    [(key, function)] = [(k, f) for k, f in resources(raw, "AWS::Lambda::Function").items()
+                         if f["Properties"]["Handler"] == "handler.handler"]
+    return key, function
+
+
 def test_one_secret_named_by_the_shared_convention(synthesized, env):
     secret = one(synthesized.raw[env], "AWS::SecretsManager::Secret")["Properties"]
     assert secret["Name"] == secret_name(env) == f"agentcreator/{env}/langfuse-otlp-authorization"
@@ -44,7 +50,10 @@ def test_only_the_execution_role_may_read_the_secret(synthesized, env):
                if s["Resource"] == {"Ref": secret} or s["Resource"] == [{"Ref": secret}]
                for role in p["Properties"]["Roles"]}
     task = one(raw, "AWS::ECS::TaskDefinition")["Properties"]
-    assert readers == {task["ExecutionRoleArn"]["Fn::GetAtt"][0]}
+    # the execution role (for the collector's `secrets`) and the canary checker, which reads Langfuse back
+    checker = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in resources(raw, "AWS::Lambda::Function").values()
+               if f["Properties"].get("Handler") == "readback.handler"]
+    assert readers == {task["ExecutionRoleArn"]["Fn::GetAtt"][0], *checker}
     assert task["TaskRoleArn"]["Fn::GetAtt"][0] not in readers
     assert not resources(raw, "AWS::SecretsManager::ResourcePolicy")
 
@@ -58,15 +67,14 @@ def test_rule_matches_changes_of_this_secret_only(synthesized, env):
     assert {"PutSecretValue", "UpdateSecret", "RotateSecret"} <= set(pattern["detail"]["eventName"])
     ids = pattern["detail"]["requestParameters"]["secretId"]
     assert {"Ref": _secret_ref(raw)} in ids and secret_name(env) in ids
-    function = next(iter(resources(raw, "AWS::Lambda::Function")))
+    function, _ = _redeploy_function(raw)
     assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": [function, "Arn"]}
     assert rule["State"] == "ENABLED"
 
 
 def test_redeploy_lambda_may_update_this_service_only(synthesized, env):
     raw = synthesized.raw[env]
-    function = one(raw, "AWS::Lambda::Function")["Properties"]
-    assert function["Handler"] == "handler.handler"
+    function = _redeploy_function(raw)[1]["Properties"]
     role = function["Role"]["Fn::GetAtt"][0]
     statements = _policies_of(raw, role)
     service = next(iter(resources(raw, "AWS::ECS::Service")))
