@@ -176,3 +176,16 @@ def test_the_lambda_checks_each_logged_canary_and_publishes_per_backend(aws, lan
 def test_the_lambda_ignores_a_batch_without_canaries(aws, monkeypatch):
     monkeypatch.setenv("ENVIRONMENT", "dev")
     assert readback.handler(_subscription_event("nothing here"), None, session=aws) == {"canaries": 0}
+
+
+def test_an_unreadable_secret_still_checks_xray_and_says_why_langfuse_was_not(aws, monkeypatch, capsys):
+    for name, value in {"ENVIRONMENT": "dev", "XRAY_READ": "batch-get-traces", "LANGFUSE_HOST": "http://127.0.0.1:9",
+                        "LANGFUSE_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:gone-AbCdEf",
+                        "TIMEOUT_S": "1", "POLL_S": "0.2"}.items():
+        monkeypatch.setenv(name, value)
+    _put_segment(aws, FOUND)
+    summary = readback.handler(_subscription_event(_line(FOUND, time.time())), None, session=aws)
+    assert summary == {"canaries": 1, "delivered": 1, "checked": 2}
+    lines = {x["backend"]: x for x in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert lines["xray"]["delivered"] is True
+    assert lines["langfuse"]["reason"] == "auth (cannot read the Langfuse secret: ResourceNotFoundException)"

@@ -127,7 +127,7 @@ class XRayReader:
     def _retrieve(self, canary: Sent) -> Look:
         token = self._client.start_trace_retrieval(
             TraceIds=[xray_trace_id(canary.trace_id)],
-            StartTime=canary.emitted_at - 300, EndTime=time.time() + 60,
+            StartTime=canary.emitted_at - 300, EndTime=time.time(),
         )["RetrievalToken"]
         waited = 0.0
         while True:
@@ -257,9 +257,23 @@ def readers_from_environment(env: Mapping[str, str], session: Any) -> list[Any]:
     if read != "off":
         readers.append(XRayReader(session.client("xray"), read))
     if env.get("LANGFUSE_HOST") and env.get("LANGFUSE_SECRET_ARN"):
-        secret = session.client("secretsmanager").get_secret_value(SecretId=env["LANGFUSE_SECRET_ARN"])
-        readers.append(LangfuseReader(env["LANGFUSE_HOST"], secret["SecretString"]))
+        try:
+            secret = session.client("secretsmanager").get_secret_value(SecretId=env["LANGFUSE_SECRET_ARN"])
+        except Exception as error:  # X-Ray is still checked; Langfuse reports why it could not be
+            readers.append(_Unreadable(LANGFUSE, f"cannot read the Langfuse secret: {_aws_error(error).detail}"))
+        else:
+            readers.append(LangfuseReader(env["LANGFUSE_HOST"], secret["SecretString"]))
     return readers
+
+
+class _Unreadable:
+    """A backend whose credentials the checker could not get: every look is an auth failure."""
+
+    def __init__(self, name: str, detail: str) -> None:
+        self.name, self._detail = name, detail
+
+    def look(self, canary: Sent) -> Look:
+        return Look("auth", self._detail)
 
 
 def handler(event: Mapping[str, Any], context: Any, *, session: Any = None) -> dict[str, Any]:
