@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import boto3
@@ -53,7 +54,7 @@ def test_a_delivered_canary_is_one_line_per_backend_and_exit_0(aws, langfuse, mo
     monkeypatch.setenv("LANGFUSE_SECRET_KEY", SK)
     assert main(_check(langfuse, "--trace-id", FOUND)) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith(f"canary {FOUND}, sent 0 s ago")
+    assert re.match(rf"canary {FOUND}, sent \d+ s ago", lines[0])  # seconds: the machine's load decides
     assert sorted(line.split()[0] for line in lines[1:]) == ["langfuse", "xray"]
     assert all(" delivered after " in line for line in lines[1:])
 
