@@ -11,10 +11,11 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every variable the settings read starts unset: a developer's shell must not change what tests see."""
+    """Every variable the settings, the OpenTelemetry SDK or openinference read starts unset: a
+    developer's shell must not change what tests see."""
     from agentcreator.config import VARIABLES
 
-    for name in VARIABLES:
+    for name in [*VARIABLES, *(name for name in os.environ if name.startswith(("OTEL_", "OPENINFERENCE_")))]:
         monkeypatch.delenv(name, raising=False)
 
 

@@ -1,8 +1,12 @@
 """Every environment variable AgentCreator reads, parsed once into a typed ``Settings``.
 
 Precedence is explicit argument > environment variable > default. Our own variables fail
-fast with one line naming the variable (a bad deploy then rolls back); the standard
-``OTEL_BSP_*``/``OTEL_TRACES_SAMPLER*`` knobs are left to the SDK's warn-and-default handling.
+fast with one line naming the variable (a bad deploy then rolls back). The standard ``OTEL_*``
+variables keep the meaning and precedence the OpenTelemetry specification gives them: those
+that decide whether and where we export (endpoint, protocol, exporters, ``OTEL_SDK_DISABLED``)
+are resolved here; the rest (resource, sampler, batch sizes, certificates, compression, timeout)
+are read by the SDK itself, and only validated here where a bad value would crash it.
+``STANDARD_VARIABLES`` lists those the SDK reads for us.
 
     >>> settings = load_settings({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
     >>> settings.otlp_traces_endpoint
@@ -26,15 +30,22 @@ DEFAULT_LM = "bedrock/amazon.nova-pro-v1:0"
 # name: (meaning, default) — the one table of every variable; the README's table mirrors it.
 VARIABLES: dict[str, tuple[str, str]] = {
     "ENVIRONMENT": ("deployment environment, on every span's resource", "production"),
+    "OTEL_SDK_DISABLED": ("true: no tracing at all (no provider, exporter or instrumentation)", "false"),
+    "OTEL_TRACES_EXPORTER": ("comma-separated: otlp, console (to stderr), none", "otlp when an endpoint is set"),
     "OTEL_EXPORTER_OTLP_ENDPOINT": (
         "OTLP endpoint; a base URL or a full /v1/traces URL, normalized to one traces URL",
         "unset: no OTLP export",
     ),
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": ("traces endpoint used as-is; wins over the one above", "unset"),
     "OTEL_EXPORTER_OTLP_HEADERS": ("k=v,k2=v2 headers for the OTLP exporter, values URL-encoded", "unset"),
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS": ("traces headers; replace the ones above when set", "unset"),
     "OTEL_EXPORTER_OTLP_PROTOCOL": ("http/protobuf or grpc", "http/protobuf"),
-    "OTEL_EXPORTER_OTLP_TIMEOUT": ("export timeout in seconds", "10"),
-    "OTEL_DEBUG": ("also print every span to the console", "false"),
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": ("the traces protocol; wins over the one above", "unset"),
+    "OTEL_EXPORTER_OTLP_TIMEOUT": ("export timeout in seconds (the Python SDK's unit)", "10"),
+    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": ("the traces export timeout; wins over the one above", "unset"),
+    "OTEL_EXPORTER_OTLP_COMPRESSION": ("gzip, none (or deflate over HTTP)", "none"),
+    "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": ("the traces compression; wins over the one above", "unset"),
+    "OTEL_DEBUG": ("also print every span to the console (stderr)", "false"),
     "OTEL_BSP_MAX_QUEUE_SIZE": ("spans queued for export; set either size and both are the SDK's", "512"),
     "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": ("spans in one export request", "64"),
     "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": ("record prompts and completions on LLM spans", "true"),
@@ -75,6 +86,17 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": ("true: ignore both endpoint variables above, as the AWS SDKs do", "false"),
 }
 
+# Standard variables the OpenTelemetry SDK reads itself, with the precedence it gives them
+# (docs/configuration.md explains each); listed so tests and docs can see the whole surface.
+STANDARD_VARIABLES: tuple[str, ...] = (
+    "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_BSP_SCHEDULE_DELAY", "OTEL_BSP_EXPORT_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_CERTIFICATE", "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CLIENT_KEY", "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_INSECURE", "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
+)
+
 SERVICE_NAME = "agentcreator-meta-agent"
 LANGFUSE_DEFAULT_HOST = "https://cloud.langfuse.com"
 LANGFUSE_OTLP_PATH = "/api/public/otel"
@@ -101,6 +123,12 @@ class Settings:
     otlp_protocol: str = "http/protobuf"
     otlp_timeout_s: float = 10.0
     otlp_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    otlp_compression: str = "none"
+    otlp_endpoint_source: str = ""  # the variable(s) the endpoint came from, for doctor
+    langfuse_headers: bool = False  # whether our Langfuse variables added headers the exporter must be given
+    langfuse_problem: str | None = None  # Langfuse keys set, but traces go elsewhere: they are not sent
+    sdk_disabled: bool = False
+    traces_exporters: tuple[str, ...] = ()  # "otlp", "console": what OTEL_TRACES_EXPORTER and OTEL_DEBUG ask
     debug: bool = False
     capture_content: bool = True
     max_content_bytes: int = 16384
@@ -121,6 +149,14 @@ class Settings:
     def otlp_header_names(self) -> list[str]:
         """Header names only: what is safe to show a user."""
         return sorted(self.otlp_headers)
+
+    @property
+    def exports_otlp(self) -> bool:
+        return "otlp" in self.traces_exporters and bool(self.otlp_traces_endpoint)
+
+    @property
+    def console(self) -> bool:
+        return "console" in self.traces_exporters
 
 
 def normalize_traces_endpoint(url: str, variable: str = "OTEL_EXPORTER_OTLP_ENDPOINT") -> str:
@@ -186,25 +222,98 @@ def _number(env: Mapping[str, str], name: str, default: float, *, kind: type = f
     return value
 
 
-def _otlp(env: Mapping[str, str]) -> tuple[str | None, dict[str, str]]:
-    headers = parse_headers(env.get("OTEL_EXPORTER_OTLP_HEADERS", ""))
+def _traces_variable(env: Mapping[str, str], suffix: str) -> tuple[str, str]:
+    """``OTEL_EXPORTER_OTLP_TRACES_<suffix>`` if set, else ``OTEL_EXPORTER_OTLP_<suffix>`` (the
+    SDK's order; an empty value counts as unset): the variable's name and its value."""
+    for name in (f"OTEL_EXPORTER_OTLP_TRACES_{suffix}", f"OTEL_EXPORTER_OTLP_{suffix}"):
+        raw = env.get(name, "").strip()
+        if raw:
+            return name, raw
+    return f"OTEL_EXPORTER_OTLP_{suffix}", ""
+
+
+def _is_langfuse(host: str, langfuse_host: str) -> bool:
+    host = host.lower()
+    return host == langfuse_host.lower() or host == "langfuse.com" or host.endswith(".langfuse.com")
+
+
+_DEFAULT_OTLP_ENDPOINTS = {"http/protobuf": "http://localhost:4318/v1/traces", "grpc": "http://localhost:4317"}
+
+
+def _otlp(env: Mapping[str, str], protocol: str, exporters: tuple[str, ...]) -> dict[str, object]:
+    """Endpoint and headers: the standard variables first; Langfuse's keys fill in what they leave
+    unset, and only for an endpoint that is Langfuse's (its credentials go nowhere else)."""
+    header_variable, raw_headers = _traces_variable(env, "HEADERS")
+    headers = parse_headers(raw_headers, header_variable)
     public, secret = env.get("LANGFUSE_PUBLIC_KEY", "").strip(), env.get("LANGFUSE_SECRET_KEY", "").strip()
-    langfuse_endpoint = None
+    endpoint, source = None, ""
+    if env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip():
+        endpoint = env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"].strip()
+        normalize_traces_endpoint(endpoint, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")  # validates only: used as-is
+        source = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+    elif env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
+        endpoint, source = normalize_traces_endpoint(env["OTEL_EXPORTER_OTLP_ENDPOINT"]), "OTEL_EXPORTER_OTLP_ENDPOINT"
+    values: dict[str, object] = {"langfuse_headers": False, "langfuse_problem": None}
     if public or secret:
         if not (public and secret):
             missing = "LANGFUSE_SECRET_KEY" if public else "LANGFUSE_PUBLIC_KEY"
             raise ConfigError(f"{missing} is not set: Langfuse export needs both the public and the secret key")
         host = env.get("LANGFUSE_HOST", "").strip() or LANGFUSE_DEFAULT_HOST
         langfuse_endpoint = normalize_traces_endpoint(host.rstrip("/") + LANGFUSE_OTLP_PATH, "LANGFUSE_HOST")
-        headers.setdefault("authorization", langfuse_authorization(public, secret))
-        headers.setdefault("x-langfuse-ingestion-version", "4")
-    if env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip():
-        raw = env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"].strip()
-        normalize_traces_endpoint(raw, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")  # validates only: used as-is
-        return raw, headers
-    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
-        return normalize_traces_endpoint(env["OTEL_EXPORTER_OTLP_ENDPOINT"]), headers
-    return langfuse_endpoint, headers
+        langfuse_host = urlsplit(langfuse_endpoint).hostname or ""
+        if endpoint is None:
+            endpoint, source = langfuse_endpoint, "LANGFUSE_HOST"
+        target = urlsplit(endpoint).hostname or ""
+        if _is_langfuse(target, langfuse_host):
+            added = {"authorization": langfuse_authorization(public, secret), "x-langfuse-ingestion-version": "4"}
+            values["langfuse_headers"] = any(name not in headers for name in added)
+            headers = {**added, **headers}  # the standard headers win
+        else:
+            values["langfuse_problem"] = (
+                f"LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY are set, but {source} sends traces to {target}, "
+                f"not Langfuse ({langfuse_host}): the Langfuse credentials are not sent there"
+            )
+    if endpoint is None and "otlp" in exporters and env.get("OTEL_TRACES_EXPORTER", "").strip():
+        endpoint, source = _DEFAULT_OTLP_ENDPOINTS[protocol], "OTEL_TRACES_EXPORTER=otlp (the specification's default)"
+    values.update(otlp_traces_endpoint=endpoint, otlp_headers=headers, otlp_endpoint_source=source)
+    return values
+
+
+_EXPORTERS = ("otlp", "console", "none")
+
+
+def _traces_exporters(env: Mapping[str, str], debug: bool) -> tuple[str, ...]:
+    """OTEL_TRACES_EXPORTER's list (default otlp), plus the console for OTEL_DEBUG."""
+    raw = env.get("OTEL_TRACES_EXPORTER", "").strip()
+    names = [name.strip().lower() for name in raw.split(",") if name.strip()] or ["otlp"]
+    unknown = [name for name in names if name not in _EXPORTERS]
+    if unknown:
+        raise ConfigError(f"OTEL_TRACES_EXPORTER={raw!r}: {unknown[0]!r} is not one of {', '.join(_EXPORTERS)}")
+    chosen = [name for name in names if name != "none"] + (["console"] if debug else [])
+    return tuple(dict.fromkeys(chosen))
+
+
+def _protocol(env: Mapping[str, str]) -> str:
+    variable, protocol = _traces_variable(env, "PROTOCOL")
+    protocol = protocol or "http/protobuf"
+    if protocol not in _PROTOCOLS:
+        raise ConfigError(f"{variable}={protocol!r} is not one of {', '.join(_PROTOCOLS)}")
+    return protocol
+
+
+def _compression(env: Mapping[str, str], protocol: str) -> str:
+    """Validated here: the SDK's gRPC exporter raises on anything but gzip (even ``none``)."""
+    variable, raw = _traces_variable(env, "COMPRESSION")
+    value = raw.lower() or "none"
+    allowed = ("gzip", "none") if protocol == "grpc" else ("gzip", "deflate", "none")
+    if value not in allowed:
+        raise ConfigError(f"{variable}={raw!r} is not one of {', '.join(allowed)} (protocol {protocol})")
+    return value
+
+
+def _timeout(env: Mapping[str, str]) -> float:
+    variable, raw = _traces_variable(env, "TIMEOUT")
+    return _number({variable: raw} if raw else {}, variable, 10.0, minimum=0.001)
 
 
 _AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
@@ -246,17 +355,18 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     environment = env.get("ENVIRONMENT", "").strip() or "production"
     if not _ENVIRONMENT_NAME.match(environment):
         raise ConfigError(f"ENVIRONMENT={environment!r} must be 1-64 characters of letters, digits, . _ -")
-    protocol = env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "").strip() or "http/protobuf"
-    if protocol not in _PROTOCOLS:
-        raise ConfigError(f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not one of {', '.join(_PROTOCOLS)}")
-    endpoint, headers = _otlp(env)
+    protocol = _protocol(env)
+    debug = _bool(env, "OTEL_DEBUG", False)
+    exporters = _traces_exporters(env, debug)
     values: dict[str, object] = {
         "environment": environment,
-        "otlp_traces_endpoint": endpoint,
+        **_otlp(env, protocol, exporters),
         "otlp_protocol": protocol,
-        "otlp_timeout_s": _number(env, "OTEL_EXPORTER_OTLP_TIMEOUT", 10.0, minimum=0.001),
-        "otlp_headers": headers,
-        "debug": _bool(env, "OTEL_DEBUG", False),
+        "otlp_timeout_s": _timeout(env),
+        "otlp_compression": _compression(env, protocol),
+        "sdk_disabled": env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true",  # the SDK's reading
+        "traces_exporters": exporters,
+        "debug": debug,
         "capture_content": _bool(env, "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", True),
         "max_content_bytes": _number(env, "AGENTCREATOR_MAX_CONTENT_BYTES", 16384, kind=int, minimum=256),
         "max_span_content_bytes": _number(env, "AGENTCREATOR_MAX_SPAN_CONTENT_BYTES", 40960, kind=int, minimum=4096),

@@ -89,6 +89,7 @@ class OtlpSink:
         self._spans: list[dict[str, Any]] = []
         self._status = 200
         self.requests = 0  # export requests received, whatever was answered
+        self.headers: list[dict[str, str]] = []  # each request's headers, names lower-cased
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -99,6 +100,8 @@ class OtlpSink:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with sink._lock:
+                    sink.headers.append({name.lower(): value for name, value in self.headers.items()})
                 status = sink._receive(self.path, self.headers.get("Content-Encoding", ""), body)
                 payload = ExportTraceServiceResponse().SerializeToString() if status == 200 else b""
                 self.send_response(status)
@@ -182,3 +185,43 @@ class OtlpSink:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class GrpcOtlpSink(OtlpSink):
+    """The same sink over OTLP/gRPC: ``endpoint`` is ``http://127.0.0.1:PORT``; ``headers`` holds
+    each call's metadata and ``compression`` whether it came gzip-compressed."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        from concurrent import futures
+
+        import grpc
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+        super().__init__(host)  # an HTTP server that is never started: only its state is used
+        self._server.server_close()
+        sink = self
+
+        class Servicer(trace_service_pb2_grpc.TraceServiceServicer):
+            def Export(self, request: ExportTraceServiceRequest, context: Any) -> ExportTraceServiceResponse:  # noqa: N802
+                with sink._lock:
+                    sink.requests += 1
+                    sink.headers.append({key: value for key, value in context.invocation_metadata()})
+                    sink._spans.extend(decode_request(request.SerializeToString()))
+                    sink._lock.notify_all()
+                return ExportTraceServiceResponse()
+
+        self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Servicer(), self._grpc)
+        self._port = self._grpc.add_insecure_port(f"{host}:0")
+        self._host = host
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    def start(self) -> GrpcOtlpSink:
+        self._grpc.start()
+        return self
+
+    def stop(self) -> None:
+        self._grpc.stop(grace=None)

@@ -125,3 +125,84 @@ def test_every_variable_is_in_the_readme_configuration_table() -> None:
     start = readme.index("## Configuration")
     table = readme[start : readme.index("\n## ", start)]
     assert [name for name in VARIABLES if f"`{name}`" not in table] == []
+
+
+def test_the_traces_protocol_wins_over_the_generic_one_and_a_bad_one_is_named() -> None:
+    env = {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"}
+    assert load_settings(env).otlp_protocol == "grpc"
+    with pytest.raises(ConfigError, match="^OTEL_EXPORTER_OTLP_TRACES_PROTOCOL='http/json'"):
+        load_settings({"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json"})
+
+
+def test_traces_headers_replace_the_generic_ones_as_in_the_sdk() -> None:
+    env = {"OTEL_EXPORTER_OTLP_HEADERS": "authorization=generic,x-a=1", "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-b=2"}
+    assert dict(load_settings(env).otlp_headers) == {"x-b": "2"}
+    with pytest.raises(ConfigError, match="^OTEL_EXPORTER_OTLP_TRACES_HEADERS"):
+        load_settings({"OTEL_EXPORTER_OTLP_TRACES_HEADERS": "novalue"})
+
+
+def test_traces_timeout_and_compression_win_and_bad_ones_are_named() -> None:
+    env = {"OTEL_EXPORTER_OTLP_TIMEOUT": "30", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "2",
+           "OTEL_EXPORTER_OTLP_COMPRESSION": "none", "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "gzip"}
+    settings = load_settings(env)
+    assert (settings.otlp_timeout_s, settings.otlp_compression) == (2.0, "gzip")
+    with pytest.raises(ConfigError, match="^OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"):
+        load_settings({"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "soon"})
+    with pytest.raises(ConfigError, match="^OTEL_EXPORTER_OTLP_COMPRESSION='deflate'.*grpc"):
+        load_settings({"OTEL_EXPORTER_OTLP_COMPRESSION": "deflate", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
+    assert load_settings({"OTEL_EXPORTER_OTLP_COMPRESSION": "none", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
+
+
+@pytest.mark.parametrize(("value", "exporters"), [
+    ("", ("otlp",)), ("console", ("console",)), ("otlp,console", ("otlp", "console")), ("none", ()),
+    ("OTLP", ("otlp",)),
+])
+def test_traces_exporter_names_what_runs(value: str, exporters: tuple[str, ...]) -> None:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_TRACES_EXPORTER": value}
+    settings = load_settings(env)
+    assert settings.traces_exporters == exporters
+    assert settings.exports_otlp is ("otlp" in exporters)
+
+
+def test_an_explicit_otlp_exporter_without_endpoint_uses_the_specifications_default() -> None:
+    assert load_settings({}).exports_otlp is False  # our default: no endpoint, no export
+    assert load_settings({"OTEL_TRACES_EXPORTER": "otlp"}).otlp_traces_endpoint == "http://localhost:4318/v1/traces"
+    grpc = load_settings({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
+    assert grpc.otlp_traces_endpoint == "http://localhost:4317"
+    with pytest.raises(ConfigError, match="^OTEL_TRACES_EXPORTER='zipkin'"):
+        load_settings({"OTEL_TRACES_EXPORTER": "zipkin"})
+
+
+def test_debug_adds_the_console_and_the_sdk_switch_reads_as_the_sdk_does() -> None:
+    assert load_settings({"OTEL_DEBUG": "true", "OTEL_TRACES_EXPORTER": "none"}).traces_exporters == ("console",)
+    assert load_settings({"OTEL_SDK_DISABLED": " TRUE "}).sdk_disabled is True
+    assert load_settings({"OTEL_SDK_DISABLED": "1"}).sdk_disabled is False  # the SDK takes only "true"
+
+
+def test_langfuse_keys_are_not_sent_to_an_endpoint_that_is_not_langfuse() -> None:
+    env = {"LANGFUSE_PUBLIC_KEY": "pk-lf-fake", "LANGFUSE_SECRET_KEY": "sk-lf-fake",
+           "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}
+    settings = load_settings(env)
+    assert settings.otlp_traces_endpoint == "http://collector:4318/v1/traces"
+    assert "authorization" not in settings.otlp_headers and not settings.langfuse_headers
+    assert "collector" in settings.langfuse_problem and "not sent" in settings.langfuse_problem
+    assert "sk-lf-fake" not in settings.langfuse_problem
+
+
+def test_langfuse_keys_fill_in_for_a_langfuse_endpoint_but_standard_headers_win() -> None:
+    env = {"LANGFUSE_PUBLIC_KEY": "pk", "LANGFUSE_SECRET_KEY": "sk",
+           "OTEL_EXPORTER_OTLP_ENDPOINT": "https://us.cloud.langfuse.com/api/public/otel",
+           "OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Basic%20mine"}
+    settings = load_settings(env)
+    assert settings.otlp_headers["authorization"] == "Basic mine"
+    assert settings.otlp_headers["x-langfuse-ingestion-version"] == "4" and settings.langfuse_headers
+    assert settings.langfuse_problem is None
+
+
+def test_the_standard_variables_the_sdk_reads_are_documented() -> None:
+    from pathlib import Path
+
+    from agentcreator.config import STANDARD_VARIABLES
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    assert [name for name in STANDARD_VARIABLES if f"`{name}`" not in docs] == []

@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
@@ -47,38 +47,53 @@ class _State:
     capture_content = True
     trace_config: TraceConfig | None = None  # built on first use: importing openinference takes ~70 ms
     instrument = True
+    disabled = False  # OTEL_SDK_DISABLED: configure_tracing installed nothing
     drops = DropCounter()
 
 
 def build_resource(settings: Settings) -> Resource:
-    return Resource.create(
-        {
-            "service.name": SERVICE_NAME,
-            "service.version": __version__,
-            "deployment.environment": settings.environment,
-            "deployment.environment.name": settings.environment,
-            "openinference.project.name": SERVICE_NAME,
-        }
-    )
+    """The SDK's resource (``OTEL_RESOURCE_ATTRIBUTES``, then ``OTEL_SERVICE_NAME`` over it), with
+    our defaults only for what those leave unset: ``ENVIRONMENT`` names the deployment
+    environment unless the standard variable already does."""
+    standard = OTELResourceDetector().detect().attributes
+    environment = standard.get("deployment.environment.name") or standard.get("deployment.environment")
+    defaults = {
+        "service.name": SERVICE_NAME,
+        "service.version": __version__,
+        "deployment.environment": environment or settings.environment,
+        "deployment.environment.name": environment or settings.environment,
+        "openinference.project.name": SERVICE_NAME,
+    }
+    return Resource.create({key: value for key, value in defaults.items() if key not in standard})
 
 
-def _otlp_exporter(settings: Settings) -> SpanExporter:
-    headers = dict(settings.otlp_headers)
+def build_otlp_exporter(settings: Settings, *, probe: bool = False, **overrides: Any) -> tuple[SpanExporter, bool]:
+    """The SDK's OTLP exporter for the settings' protocol and endpoint; everything else
+    (timeout, certificates, compression, headers) it resolves from the standard variables
+    itself. Also says whether it encodes with ``otlp_encoding`` (and so takes ``Utf8Text``).
+    ``doctor`` builds the same one with ``probe`` (our encoder left out: it sends no span) and
+    ``overrides`` (its own timeout, a recording session) to see what it really sends."""
+    headers = dict(settings.otlp_headers) if settings.langfuse_headers else None
     from agentcreator.telemetry import otlp_encoding  # imports the OTLP protobufs: only when exporting
 
     if settings.otlp_protocol == "grpc":
-        endpoint = grpc_endpoint(settings.otlp_traces_endpoint or "")
-        return otlp_encoding.grpc_span_exporter_class()(
-            endpoint=endpoint,
-            insecure=endpoint.startswith("http://"),
+        from grpc import Compression
+
+        exporter_class, encoded = otlp_encoding.grpc_span_exporter_class()
+        exporter = exporter_class(
+            endpoint=grpc_endpoint(settings.otlp_traces_endpoint or ""),
             headers=headers,
-            timeout=settings.otlp_timeout_s,
+            # given explicitly: the SDK's gRPC exporter raises on a compression variable set to "none"
+            compression=Compression.Gzip if settings.otlp_compression == "gzip" else Compression.NoCompression,
+            **overrides,
         )
+        return exporter, encoded
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
-    otlp_encoding.install()
-    _State.undo.append(otlp_encoding.uninstall)
-    return HttpExporter(endpoint=settings.otlp_traces_endpoint, headers=headers, timeout=settings.otlp_timeout_s)
+    encoded = False if probe else otlp_encoding.install()
+    if encoded:
+        _State.undo.append(otlp_encoding.uninstall)
+    return HttpExporter(endpoint=settings.otlp_traces_endpoint, headers=headers, **overrides), encoded
 
 
 def _trace_config() -> TraceConfig:
@@ -122,16 +137,22 @@ def configure_tracing(
     extra_exporters: Sequence[SpanExporter] = (),
     extra_processors: Sequence[SpanProcessor] = (),
     instrument_dspy: bool = True,
-) -> TracerProvider:
+) -> TracerProvider | None:
     """Build the provider once; later calls return it unchanged until ``shutdown()``.
+    With ``OTEL_SDK_DISABLED=true`` nothing is built or installed, and None is returned.
 
     DSPy is instrumented lazily by ``ensure_dspy_instrumented`` (the pipeline calls it).
     ``extra_exporters`` (tests, ``--trace-file``, the CLI's tree) are attached synchronously:
     they are local and must hold every span the moment an invocation ends.
     """
     with _State.lock:
-        if _State.provider is not None:
+        if _State.provider is not None or _State.disabled:
             return _State.provider
+        if settings.sdk_disabled:  # the SDK's own switch: no provider, exporter, encoder or instrumentation
+            _State.disabled = True
+            return None
+        if settings.langfuse_problem:
+            _log.warning("%s", settings.langfuse_problem)
         provider = TracerProvider(resource=build_resource(settings), id_generator=ProcessRandomIdGenerator())
         provider.add_span_processor(session_baggage_processor())
 
@@ -139,13 +160,14 @@ def configure_tracing(
             return GenAiSpanExporter(exporter, max_content_bytes=settings.max_content_bytes,
                                      max_span_bytes=settings.max_span_content_bytes, encoded_strings=encoded_strings)
 
-        if settings.otlp_traces_endpoint:
-            exporter = wrap(_otlp_exporter(settings), encoded_strings=True)  # its encoder is ours
+        if settings.exports_otlp:
+            exporter, encoded = build_otlp_exporter(settings)
             provider.add_span_processor(
-                DropCountingBatchSpanProcessor(exporter, _State.drops, **settings.span_batch_limits)
+                DropCountingBatchSpanProcessor(wrap(exporter, encoded_strings=encoded), _State.drops,
+                                               **settings.span_batch_limits)
             )
-        if settings.debug:
-            provider.add_span_processor(SimpleSpanProcessor(wrap(ConsoleSpanExporter(out=sys.stdout))))
+        if settings.console:  # OTEL_TRACES_EXPORTER=console or OTEL_DEBUG: stderr, as stdout carries results
+            provider.add_span_processor(SimpleSpanProcessor(wrap(ConsoleSpanExporter(out=sys.stderr))))
         for exporter in extra_exporters:
             provider.add_span_processor(SimpleSpanProcessor(wrap(exporter)))
         for processor in extra_processors:
@@ -201,6 +223,7 @@ def shutdown(timeout_s: float = 10.0) -> bool:
         provider, instrumentor, undo = _State.provider, _State.instrumentor, _State.undo
         _State.provider = _State.instrumentor = _State.trace_config = None
         _State.undo = []
+        _State.disabled = False
     if instrumentor is not None:
         instrumentor.uninstrument()  # type: ignore[attr-defined]
     if provider is None:
