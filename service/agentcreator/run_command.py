@@ -14,6 +14,11 @@ from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Sequence
+
+    from opentelemetry.sdk.trace import ReadableSpan
+
+    from agentcreator.config import Settings
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     return _run(args, settings, model, sop, voice, trace_stream)
 
 
-def _run(args: argparse.Namespace, settings: object, model: str, sop: str, voice: str,
+def _run(args: argparse.Namespace, settings: Settings, model: str, sop: str, voice: str,
          trace_stream: TextIO | None) -> int:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -105,26 +110,47 @@ def _run(args: argparse.Namespace, settings: object, model: str, sop: str, voice
     request = InvocationRequest(agent_id=args.agent_id, user_id=args.user_id, sop=sop,
                                 voice_personality=voice, lm=model)
     failure: InvocationError | None = None
+    result = None
     try:
-        result = run_invocation(request, settings)  # type: ignore[arg-type]
+        result = run_invocation(request, settings)
     except InvocationError as error:
         failure = error
     finally:
-        print("\ntrace:\n" + render_tree(collected.get_finished_spans(), STAGES), file=sys.stderr)
+        spans = collected.get_finished_spans()
+        trace_id = failure.trace_id if failure is not None else result.trace_id if result is not None else ""
+        unrecorded = _not_recorded(settings, spans, trace_id)
+        print("\ntrace:\n" + (unrecorded or render_tree(spans, STAGES)), file=sys.stderr)
         flushed = telemetry.shutdown(timeout_s=10.0)
         if trace_stream is not None:
             trace_stream.close()
     if not flushed:
         print("agentcreator run: warning: some spans could not be exported in time", file=sys.stderr)
+    shown_trace = "trace not recorded" if unrecorded else f"trace_id {trace_id}"
     if failure is not None:
-        print(f"agentcreator run: error: {failure} (trace_id {failure.trace_id}, error_id {failure.error_id})",
-              file=sys.stderr)
+        print(f"agentcreator run: error: {failure} ({shown_trace}, error_id {failure.error_id})", file=sys.stderr)
         return 1
-    text = json.dumps(result.to_dict(), indent=2) + "\n"
+    assert result is not None
+    output = result.to_dict()
+    if unrecorded:
+        output["trace_id"] = None  # no backend will ever have the id the API made up
+    text = json.dumps(output, indent=2) + "\n"
     if args.output:
         args.output.write_text(text, encoding="utf-8")
         print(f"agentcreator: wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
-    print(f"agentcreator: trace_id {result.trace_id}", file=sys.stderr)
+    print(f"agentcreator: {shown_trace}", file=sys.stderr)
     return 0
+
+
+def _not_recorded(settings: Settings, spans: Sequence[ReadableSpan], trace_id: str) -> str:
+    """Why the invocation's trace was not recorded, or "" when it was: the local exporter gets
+    exactly the sampled spans every exporter gets."""
+    from opentelemetry.trace import format_trace_id
+
+    if any(format_trace_id(span.context.trace_id) == trace_id for span in spans):
+        return ""
+    if settings.sdk_disabled:
+        return "not recorded: OTEL_SDK_DISABLED=true turns tracing off (no trace id, nothing exported)"
+    return ("not recorded: the sampler (OTEL_TRACES_SAMPLER) sampled this trace out; its id exists in no "
+            "backend")

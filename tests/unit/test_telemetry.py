@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from opentelemetry.sdk._shared_internal import BatchExportStrategy
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -12,12 +13,19 @@ from agentcreator.telemetry.export import DropCounter, DropCountingBatchSpanProc
 from tests.unit.conftest import run_pipeline
 
 
-def test_console_output_only_when_debug(capsys) -> None:
+def test_console_output_only_when_debug_and_on_stderr(capsys) -> None:
     run_pipeline("offline", {"OTEL_DEBUG": "true"})
-    debug_out = capsys.readouterr().out
-    assert '"name": "AgentCreator Invocation"' in debug_out
+    debug = capsys.readouterr()
+    assert '"name": "AgentCreator Invocation"' in debug.err
+    assert debug.out == ""  # stdout carries results (agentcreator run > out.json)
     run_pipeline("offline", {"OTEL_DEBUG": "false"})
-    assert "AgentCreator Invocation" not in capsys.readouterr().out
+    assert "AgentCreator Invocation" not in capsys.readouterr().err
+
+
+def test_the_console_exporter_as_the_sdk_names_it(capsys) -> None:
+    run_pipeline("offline", {"OTEL_TRACES_EXPORTER": "console"})
+    output = capsys.readouterr()
+    assert output.err.count('"name": "AgentCreator Invocation"') == 1 and output.out == ""
 
 
 def test_content_capture_switch_removes_prompts_and_completions() -> None:
@@ -69,11 +77,18 @@ class _SlowExporter(SpanExporter):
         self.release.set()
 
 
-def test_drop_counter_counts_queue_overflow_and_failed_exports() -> None:
+@pytest.mark.parametrize("sdk_queue", ["read", "moved"])
+def test_drop_counter_counts_queue_overflow_and_failed_exports(sdk_queue, monkeypatch) -> None:
+    """With the SDK's queue readable, and as after an upgrade that renamed it (counted ourselves)."""
+    from agentcreator.telemetry import export
+
+    if sdk_queue == "moved":
+        monkeypatch.setattr(export, "_BATCH_STATE", ("_batch_processor", "_spans", "_shutdown", "_max_queue_size"))
     counter = DropCounter()
     exporter = _SlowExporter()
     processor = DropCountingBatchSpanProcessor(exporter, counter, max_queue_size=4, max_export_batch_size=2,
                                                schedule_delay_millis=1)
+    assert (processor._sdk is None) is (sdk_queue == "moved")
     provider = TracerProvider()
     provider.add_span_processor(processor)
     tracer = provider.get_tracer("test")
@@ -84,6 +99,10 @@ def test_drop_counter_counts_queue_overflow_and_failed_exports() -> None:
     exporter.release.set()
     processor.shutdown()
     assert counter.value > overflowed  # the batches that did go out failed, and count too
+    assert counter.value >= 20  # none of the 20 went out: each was dropped or failed
+    lost = counter.value
+    tracer.start_span("after shutdown").end()
+    assert counter.value == lost + 1
 
 
 def test_configure_is_idempotent_and_shutdown_is_bounded() -> None:
@@ -323,3 +342,99 @@ def test_ascii_strings_at_the_span_budget_are_kept_and_one_byte_over_are_cut() -
         values = list(attributes.values())
         assert any("…[truncated" in value for value in values) is cut
         assert sum(len(value.encode()) for value in values) <= 3000
+
+
+def _resource(env: dict[str, str], monkeypatch) -> dict:
+    from agentcreator.telemetry.setup import build_resource
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return dict(build_resource(load_settings()).attributes)
+
+
+def test_service_name_follows_the_sdks_precedence(monkeypatch) -> None:
+    assert _resource({}, monkeypatch)["service.name"] == "agentcreator-meta-agent"
+    assert _resource({"OTEL_RESOURCE_ATTRIBUTES": "service.name=from-attrs"}, monkeypatch)["service.name"] == (
+        "from-attrs")
+    assert _resource({"OTEL_SERVICE_NAME": "from-name"}, monkeypatch)["service.name"] == "from-name"
+
+
+def test_environment_fills_in_the_deployment_environment_only_when_the_standard_variable_does_not(
+        monkeypatch) -> None:
+    attributes = _resource({"ENVIRONMENT": "staging"}, monkeypatch)
+    assert attributes["deployment.environment"] == attributes["deployment.environment.name"] == "staging"
+    attributes = _resource({"OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=prod-eu,team=ml"}, monkeypatch)
+    assert attributes["deployment.environment"] == attributes["deployment.environment.name"] == "prod-eu"
+    assert attributes["team"] == "ml" and attributes["service.version"]
+
+
+def test_sdk_disabled_installs_nothing(monkeypatch) -> None:
+    import threading
+
+    import dspy
+    from opentelemetry.exporter.otlp.proto.http import trace_exporter
+
+    from agentcreator.telemetry import otlp_encoding
+    from agentcreator.telemetry.setup import dspy_instrumented
+
+    otlp_encoding.uninstall()
+    before = {thread.name for thread in threading.enumerate()}
+    encoder = trace_exporter.encode_spans
+    run = run_pipeline("offline", {"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
+                                   "OTEL_DEBUG": "true"})
+    assert run.error is None and run.spans == []  # no span reached even the in-memory exporter
+    assert run.result.trace_id == "0" * 32 and not run.result.sampled
+    assert {thread.name for thread in threading.enumerate()} - before == set()  # no batch thread
+    assert trace_exporter.encode_spans is encoder and not dspy_instrumented()
+    assert not hasattr(dspy.LM.__call__, "__wrapped__")
+
+
+def _session_attributes() -> dict:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from agentcreator.telemetry.baggage import session_baggage_processor
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(session_baggage_processor())
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    provider.get_tracer("test").start_span("s").end()
+    (span,) = memory.get_finished_spans()
+    return {key: span.attributes[key] for key in ("session.id", "user.id") if key in span.attributes}
+
+
+def test_set_session_context_as_a_plain_call_lasts_until_cleared() -> None:
+    from agentcreator.telemetry import clear_session_context, set_session_context
+
+    session = set_session_context(agent_id="agent-123", user_id="user-456")  # the original specification's form
+    try:
+        assert _session_attributes() == {"session.id": "agent-123", "user.id": "user-456"}
+        assert _session_attributes() == {"session.id": "agent-123", "user.id": "user-456"}  # still set
+    finally:
+        clear_session_context(session)
+    assert _session_attributes() == {}
+
+
+def test_clear_session_context_without_a_token_removes_the_keys() -> None:
+    from opentelemetry import context
+
+    from agentcreator.telemetry import clear_session_context, set_session_context
+
+    token = context.attach(context.get_current())
+    try:
+        set_session_context("agent-1")
+        clear_session_context()
+        assert _session_attributes() == {}
+    finally:
+        context.detach(token)
+
+
+def test_set_session_context_as_a_context_manager_restores_the_outer_session() -> None:
+    from agentcreator.telemetry import set_session_context
+
+    with set_session_context("outer", "u1"):
+        with set_session_context("inner"):
+            assert _session_attributes() == {"session.id": "inner"}  # user.id replaced, not merged
+        assert _session_attributes() == {"session.id": "outer", "user.id": "u1"}
+    assert _session_attributes() == {}
