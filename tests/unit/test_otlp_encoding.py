@@ -96,6 +96,7 @@ def test_installed_while_exporting_over_http_and_removed_by_shutdown() -> None:
     from agentcreator import telemetry
     from agentcreator.config import load_settings
 
+    otlp_encoding.uninstall()  # a shutdown that timed out elsewhere leaves it installed, for its export
     assert trace_exporter.encode_spans is sdk_encode_spans
     telemetry.configure_tracing(load_settings({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}))
     assert otlp_encoding.installed()
@@ -106,7 +107,9 @@ def test_installed_while_exporting_over_http_and_removed_by_shutdown() -> None:
 
 def test_grpc_exporter_translates_with_our_encoder() -> None:
     spans = _synthetic_spans()
-    exporter = otlp_encoding.grpc_span_exporter_class()(endpoint="http://127.0.0.1:9", insecure=True)
+    exporter_class, encoded = otlp_encoding.grpc_span_exporter_class()
+    assert encoded
+    exporter = exporter_class(endpoint="http://127.0.0.1:9", insecure=True)
     try:
         assert exporter._translate_data(spans) == sdk_encode_spans(spans)
     finally:
@@ -154,6 +157,9 @@ def test_strings_the_mapping_hands_on_encoded_make_the_same_request(limit) -> No
         return [mapping._mapped(span)[0] for span in spans]
 
     as_text, as_bytes = mapped(False), mapped(True)
-    assert any(type(value) is Utf8Text for span in as_bytes for value in span.attributes.values())
-    assert all(type(value) is not Utf8Text for span in as_text for value in span.attributes.values())
+    assert any(type(value) is Utf8Text for span in as_bytes for value in span.utf8_attributes.raw.values())
+    for span in as_text + as_bytes:  # whoever reads a span's attributes sees valid OpenTelemetry values
+        assert all(type(value) in (str, int, bool) for value in span.attributes.values())
+    assert [dict(span.attributes) for span in as_bytes] == [dict(span.attributes) for span in as_text]
     assert otlp_encoding.encode_request(as_bytes) == otlp_encoding.encode_request(as_text) == _sdk_bytes(as_text)
+    assert _sdk_bytes(as_bytes) == _sdk_bytes(as_text)  # the SDK's own encoder reads them as text

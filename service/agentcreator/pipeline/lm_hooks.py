@@ -7,10 +7,14 @@ result, which knows whether it came from DSPy's cache, to ``finalize``. Wrapping
 module functions adds an ``agentcreator.lm.retry`` event per retry, caps the wait (with
 jitter, so throttled invocations do not retry in step) and marks cache hits, which carry no
 usage. ``install`` is idempotent; ``uninstall`` puts DSPy's functions back.
+
+Both functions are private to DSPy (3.4): when they are gone, or our wrappers fail on what
+they are given, DSPy's own behaviour stays (uncapped waits, no retry events), with one warning.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from typing import TYPE_CHECKING, Any
@@ -24,9 +28,19 @@ RETRY_EVENT = "agentcreator.lm.retry"
 RETRIES_ATTRIBUTE = "agentcreator.lm.retries"
 CACHE_HIT_ATTRIBUTE = "agentcreator.lm.cache_hit"
 
+_log = logging.getLogger(__name__)
+_SEAM = "dspy.clients.execution's _delay and finalize"
 _lock = threading.Lock()
 _originals: dict[str, Callable[..., Any]] = {}
 _max_delay_s = 20.0
+_warned: set[str] = set()
+
+
+def _warn_once(what: str) -> None:
+    if what not in _warned:
+        _warned.add(what)
+        _log.warning("%s %s: LM retries wait as DSPy decides (uncapped, no retry events), cache hits are "
+                     "not marked", _SEAM, what)
 
 
 def _retry_after(error: BaseException) -> float | None:
@@ -64,9 +78,18 @@ def _retry_attributes(error: BaseException, attempt: int, delay: float) -> Itera
     yield "exception.message", str(error).strip().split("\n", 1)[0][:256]  # DSPy appends "To fix:" lines
 
 
-def _bounded_delay(error: BaseException, attempt: int) -> float:
+def _bounded_delay(*args: Any, **kwargs: Any) -> float:
     """DSPy's wait, capped; its exponential part gets equal jitter, a Retry-After is kept."""
-    delay = min(_originals["_delay"](error, attempt), _max_delay_s)
+    delay = _originals["_delay"](*args, **kwargs)
+    try:
+        return _bounded(delay, *args, **kwargs)
+    except Exception:  # DSPy changed what it passes or returns: its own wait stands
+        _warn_once("behave differently")
+        return delay
+
+
+def _bounded(delay: float, error: BaseException, attempt: int) -> float:
+    delay = min(delay, _max_delay_s)
     if _retry_after(error) is None:
         delay = delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 - spreading retries, not security
     span = trace.get_current_span()
@@ -76,37 +99,55 @@ def _bounded_delay(error: BaseException, attempt: int) -> float:
     return delay
 
 
-def _finalize(lm: Any, call: Any, result: Any) -> Any:
+def _finalize(*args: Any, **kwargs: Any) -> Any:
     """Mark a cached answer on the LLM span (only when the cache is on: otherwise nothing can hit)."""
+    try:
+        _mark_cache_hit(*args, **kwargs)
+    except Exception:
+        _warn_once("behave differently")
+    return _originals["finalize"](*args, **kwargs)
+
+
+def _mark_cache_hit(lm: Any, call: Any, result: Any) -> None:
     if getattr(call, "cache", False):
         span = trace.get_current_span()
         if span.is_recording():
             span.set_attribute(CACHE_HIT_ATTRIBUTE, bool(getattr(result, "cache_hit", False)))
-    return _originals["finalize"](lm, call, result)
 
 
-def install(max_delay_s: float = 20.0) -> None:
-    """Wrap DSPy's retry delay and result finalization; later calls only update the cap."""
+def install(max_delay_s: float = 20.0) -> bool:
+    """Wrap DSPy's retry delay and result finalization; later calls only update the cap.
+    False (and one warning) when DSPy no longer has them."""
     global _max_delay_s
-    from dspy.clients import execution
-
     with _lock:
         _max_delay_s = max_delay_s
         if _originals:
-            return
-        _originals["_delay"], _originals["finalize"] = execution._delay, execution.finalize
+            return True
+        try:
+            from dspy.clients import execution
+
+            delay, finalize = execution._delay, execution.finalize
+        except (ImportError, AttributeError):
+            _warn_once("are gone")
+            return False
+        if not (callable(delay) and callable(finalize)):
+            _warn_once("are not functions")
+            return False
+        _originals["_delay"], _originals["finalize"] = delay, finalize
         execution._delay = _bounded_delay
         execution.finalize = _finalize
+        return True
 
 
 def uninstall() -> None:
     """Put DSPy's own functions back."""
-    from dspy.clients import execution
-
     with _lock:
-        for name, original in _originals.items():
-            setattr(execution, name, original)
-        _originals.clear()
+        if _originals:
+            from dspy.clients import execution
+
+            for name, original in _originals.items():
+                setattr(execution, name, original)
+            _originals.clear()
 
 
 def installed() -> bool:

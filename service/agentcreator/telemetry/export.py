@@ -6,10 +6,13 @@ an exporter that fails loses its batch; users need that number, so we count both
 
 from __future__ import annotations
 
+import collections
 import ctypes
+import logging
+import os
 import threading
 import time
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
@@ -17,6 +20,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from opentelemetry.sdk.trace import ReadableSpan
+
+_log = logging.getLogger(__name__)
 
 
 class DropCounter:
@@ -83,7 +88,7 @@ class CountingSpanExporter(SpanExporter):
         inner: SpanExporter,
         counter: DropCounter,
         after_export: Callable[[int], object] | None = None,
-        before_export: Callable[[], object] | None = None,
+        before_export: Callable[[int], object] | None = None,
     ) -> None:
         self._inner = inner
         self._counter = counter
@@ -93,7 +98,7 @@ class CountingSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         counting = getattr(self._inner, "export_counting_failures", None)
         if self._before_export is not None:
-            self._before_export()
+            self._before_export(len(spans))
         try:
             if counting is not None:
                 result, failed = counting(spans)
@@ -116,6 +121,34 @@ class CountingSpanExporter(SpanExporter):
         return self._inner.force_flush(timeout_millis)
 
 
+# The SDK's batch state that tells a full queue (opentelemetry-sdk 1.45), private: an upgrade may
+# rename it. Checked once per processor; without it, spans are counted on their way in and out.
+_BATCH_STATE = ("_batch_processor", "_queue", "_shutdown", "_max_queue_size")
+_SEAM = "opentelemetry-sdk's BatchSpanProcessor._batch_processor._queue/_shutdown/_max_queue_size"
+_warned = False
+
+
+def _sdk_batch(processor: BatchSpanProcessor) -> Any | None:
+    """The SDK's batch processor, when it still keeps a deque, a shutdown flag and a capacity."""
+    holder, queue, shutdown, capacity = _BATCH_STATE
+    batch = getattr(processor, holder, None)
+    if (isinstance(getattr(batch, queue, None), collections.deque) and isinstance(getattr(batch, shutdown, None), bool)
+            and isinstance(getattr(batch, capacity, None), int)):
+        return batch
+    return None
+
+
+def _queue_capacity(kwargs: dict[str, Any]) -> int:
+    """The capacity the SDK gives the queue: the argument, else OTEL_BSP_MAX_QUEUE_SIZE, else 2048."""
+    size = kwargs.get("max_queue_size")
+    if isinstance(size, int):
+        return size
+    try:
+        return int(os.environ.get("OTEL_BSP_MAX_QUEUE_SIZE", "") or 2048)
+    except ValueError:
+        return 2048
+
+
 class DropCountingBatchSpanProcessor(BatchSpanProcessor):
     """A BatchSpanProcessor that counts the spans it drops because its queue is full, and
     returns freed memory: after the export that empties its queue once ``trim_after_spans``
@@ -129,12 +162,14 @@ class DropCountingBatchSpanProcessor(BatchSpanProcessor):
     Trimming is not free: the pages it returns are faulted back in as the process allocates
     again (~3 µs each on a Firecracker VM), so it waits for a few invocations' worth of spans.
 
-    Reads the SDK's internal queue (opentelemetry-sdk 1.45); a unit test fills the queue to
-    keep this honest across upgrades.
+    Reads the SDK's internal queue (``_BATCH_STATE``), exact and free. When an upgrade moves it,
+    one warning, and the queue's length is kept by counting spans in (``on_end``) and out
+    (each export): the same count, except that a span ending while a batch is between the
+    queue and the exporter may count as dropped when the queue is within a batch of full.
     """
 
     def __init__(self, exporter: SpanExporter, counter: DropCounter, *, trim_after_spans: int = 256,
-                 stall_s: float = 1.0, **kwargs: object) -> None:
+                 stall_s: float = 1.0, **kwargs: Any) -> None:
         self._trimmer = MemoryTrimmer()
         self._trim_after_spans = trim_after_spans
         self._stall_s = stall_s
@@ -144,9 +179,29 @@ class DropCountingBatchSpanProcessor(BatchSpanProcessor):
                                         before_export=self._before_export)
         super().__init__(exporter, **kwargs)  # type: ignore[arg-type]
         self._counter = counter
+        self._sdk = _sdk_batch(self)
+        # the fallback's own account of the queue
+        self._capacity = _queue_capacity(kwargs)
+        self._queued = 0
+        self._closed = False
+        self._count_lock = threading.Lock()
+        if self._sdk is None:
+            global _warned
+            if not _warned:
+                _warned = True
+                _log.warning("%s moved: dropped spans are counted by this processor itself", _SEAM)
+            if hasattr(os, "register_at_fork"):  # a forked child starts with an empty queue, as the SDK's
+                os.register_at_fork(after_in_child=self._forget_queue)
 
-    def _before_export(self) -> None:
+    def _forget_queue(self) -> None:
+        self._queued = 0
+        self._count_lock = threading.Lock()
+
+    def _before_export(self, count: int) -> None:
         self._export_started = time.monotonic()
+        if self._sdk is None:
+            with self._count_lock:
+                self._queued = max(0, self._queued - count)
 
     def _trim(self, *, unless_recent: bool) -> None:
         if self._trimmer.trim(unless_recent=unless_recent):
@@ -155,17 +210,28 @@ class DropCountingBatchSpanProcessor(BatchSpanProcessor):
     def _after_export(self, exported: int) -> None:
         self._export_started = None
         self._exported_since_trim += exported
-        drained = not self._batch_processor._queue
+        drained = not self._sdk._queue if self._sdk is not None else self._queued == 0
         self._trim(unless_recent=not (drained and self._exported_since_trim >= self._trim_after_spans))
 
     def on_end(self, span: ReadableSpan) -> None:
-        batch = self._batch_processor
-        if batch._shutdown or len(batch._queue) >= batch._max_queue_size:
-            self._counter.add(1)
+        batch = self._sdk
+        if batch is not None:
+            if batch._shutdown or len(batch._queue) >= batch._max_queue_size:
+                self._counter.add(1)
+        else:
+            with self._count_lock:
+                if self._closed or self._queued >= self._capacity:
+                    self._counter.add(1)  # a full queue drops its oldest span: its length stays
+                else:
+                    self._queued += 1
         super().on_end(span)
         started = self._export_started
         if started is not None and time.monotonic() - started > self._stall_s:
             self._trim(unless_recent=True)
+
+    def shutdown(self) -> None:
+        self._closed = True
+        return super().shutdown()
 
 
 class JsonLinesSpanExporter(SpanExporter):

@@ -8,13 +8,14 @@ thread, so the request path pays nothing for them.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Iterator, Sequence
 
     from opentelemetry.util.types import AttributeValue
 
@@ -77,8 +78,8 @@ def utf8(value: str) -> bytes:
 class Utf8Text:
     """A string attribute already encoded as UTF-8, for the OTLP encoder to write as it is: the
     mapping encodes long non-ASCII strings to measure them, and a cut made on the bytes needs no
-    decoding into a new string (two bytes a character) only to be encoded again. Only our
-    encoder reads it (``GenAiSpanExporter(encoded_strings=True)``)."""
+    decoding into a new string (two bytes a character) only to be encoded again. Never an
+    attribute value itself: it sits inside ``Utf8Attributes``, which reads it back as ``str``."""
 
     __slots__ = ("utf8",)
 
@@ -87,6 +88,35 @@ class Utf8Text:
 
     def __repr__(self) -> str:
         return f"Utf8Text({self.utf8[:40]!r}..., {len(self.utf8)} bytes)"
+
+
+class Utf8Attributes(Mapping):
+    """A span's attributes where some strings are held as their UTF-8 (``Utf8Text``): every reader
+    (``ReadableSpan.attributes``, any exporter or processor) gets valid attribute values, those
+    strings decoded on access; only our OTLP encoder takes ``raw``, bytes as they are."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: dict[str, AttributeValue | Utf8Text]) -> None:
+        self.raw = raw
+
+    def __getitem__(self, key: str) -> AttributeValue:
+        value = self.raw[key]
+        return value.utf8.decode() if isinstance(value, Utf8Text) else value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.raw)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+
+class EncodedSpan(ReadableSpan):
+    """A ReadableSpan over ``Utf8Attributes``, which it also keeps for our OTLP encoder."""
+
+    def __init__(self, *, attributes: Utf8Attributes, **fields: Any) -> None:
+        super().__init__(attributes=attributes, **fields)
+        self.utf8_attributes = attributes
 
 
 class _Utf8:
@@ -191,8 +221,8 @@ class GenAiSpanExporter(SpanExporter):
     """Wraps any exporter: adds gen_ai.* to LLM spans and truncates long strings before export:
     each to ``max_content_bytes``, and all of a span's together to ``max_span_bytes``. A batch is
     handed on in requests of at most ``max_request_bytes`` (about), mapped one request at a time.
-    With ``encoded_strings`` (only for an exporter that writes ``Utf8Text`` values, our OTLP
-    encoder's), strings it cuts or measured as UTF-8 are handed on as their bytes."""
+    With ``encoded_strings`` (for our OTLP encoder), strings it cuts or measured as UTF-8 are
+    handed on as their bytes, inside ``EncodedSpan``s whose attributes still read as text."""
 
     def __init__(self, inner: SpanExporter, *, max_content_bytes: int = 16384, max_span_bytes: int = 40960,
                  max_request_bytes: int = MAX_REQUEST_STRING_BYTES, encoded_strings: bool = False) -> None:
@@ -212,20 +242,13 @@ class GenAiSpanExporter(SpanExporter):
         if attributes.get("openinference.span.kind") == "LLM":
             attributes.update(genai_attributes(attributes))
         string_bytes = self._fit(attributes)
-        return ReadableSpan(
-            name=span.name,
-            context=span.context,
-            parent=span.parent,
-            resource=span.resource,
-            attributes=attributes,
-            events=span.events,
-            links=span.links,
-            kind=span.kind,
-            status=span.status,
-            start_time=span.start_time,
-            end_time=span.end_time,
-            instrumentation_scope=span.instrumentation_scope,
-        ), string_bytes + _SPAN_FRAME_BYTES
+        fields = {"name": span.name, "context": span.context, "parent": span.parent, "resource": span.resource,
+                  "events": span.events, "links": span.links, "kind": span.kind, "status": span.status,
+                  "start_time": span.start_time, "end_time": span.end_time,
+                  "instrumentation_scope": span.instrumentation_scope}
+        if self._encoded_strings:
+            return EncodedSpan(attributes=Utf8Attributes(attributes), **fields), string_bytes + _SPAN_FRAME_BYTES
+        return ReadableSpan(attributes=attributes, **fields), string_bytes + _SPAN_FRAME_BYTES
 
     def _fit(self, attributes: dict[str, AttributeValue]) -> int:
         """Cut each string to ``max_content_bytes`` and all of a span's together to ``max_span_bytes``

@@ -29,22 +29,28 @@ import struct
 import threading
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.exporter.otlp.proto.common._internal import (
-    _encode_instrumentation_scope,
-    _encode_key_value,
-    _encode_resource,
-)
-from opentelemetry.exporter.otlp.proto.common._internal.trace_encoder import (
-    _SPAN_KIND_MAP,
-    _encode_events,
-    _encode_links,
-    _encode_trace_state,
-    _span_flags,
-)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.trace import SpanContext, StatusCode
 
 from agentcreator.telemetry.genai import Utf8Text, utf8
+
+try:  # the SDK's own encoders for the rare fields (opentelemetry-exporter-otlp-proto-common 1.45), private
+    from opentelemetry.exporter.otlp.proto.common._internal import (
+        _encode_instrumentation_scope,
+        _encode_key_value,
+        _encode_resource,
+    )
+    from opentelemetry.exporter.otlp.proto.common._internal.trace_encoder import (
+        _SPAN_KIND_MAP,
+        _encode_events,
+        _encode_links,
+        _encode_trace_state,
+        _span_flags,
+    )
+
+    HELPERS_FOUND = True
+except ImportError:
+    HELPERS_FOUND = False
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -87,10 +93,11 @@ def _field(tag: bytes, data: bytes) -> bytes:
 
 
 # Span.kind (field 6) by the SDK's kind; Span.flags (field 16): whether the parent is remote is known
-_KIND_FIELDS = {kind: (b"\x30" + _varint(value) if value else b"") for kind, value in _SPAN_KIND_MAP.items()}
-_REMOTE = SpanContext(trace_id=1, span_id=1, is_remote=True)
-_LOCAL_PARENT_FLAGS = b"\x85\x01" + _fixed32(_span_flags(None))
-_REMOTE_PARENT_FLAGS = b"\x85\x01" + _fixed32(_span_flags(_REMOTE))
+if HELPERS_FOUND:
+    _KIND_FIELDS = {kind: (b"\x30" + _varint(value) if value else b"") for kind, value in _SPAN_KIND_MAP.items()}
+    _REMOTE = SpanContext(trace_id=1, span_id=1, is_remote=True)
+    _LOCAL_PARENT_FLAGS = b"\x85\x01" + _fixed32(_span_flags(None))
+    _REMOTE_PARENT_FLAGS = b"\x85\x01" + _fixed32(_span_flags(_REMOTE))
 _PLAIN_STATUS_FIELDS = {code.value: _field(b"\x7a", b"\x18" + _varint(code.value) if code.value else b"")
                         for code in StatusCode}  # a status without a description, by its code
 
@@ -197,7 +204,8 @@ def _span_pieces(span: ReadableSpan) -> list[bytes]:
         out.append(b"\x39" + _fixed64(span.start_time))
     if span.end_time:
         out.append(b"\x41" + _fixed64(span.end_time))
-    _add_attributes(pieces, span.attributes)
+    encoded = getattr(span, "utf8_attributes", None)  # genai.EncodedSpan: some strings are their UTF-8
+    _add_attributes(pieces, encoded.raw if encoded is not None else span.attributes)
     out = pieces.run
     if span.dropped_attributes:
         out.append(b"\x50" + _varint(span.dropped_attributes))
@@ -267,14 +275,85 @@ def _encode_for_http_exporter(spans: Sequence[ReadableSpan]) -> _Encoded:
     return _Encoded(encode_request(spans))
 
 
-def install() -> None:
-    """Make the OTLP/HTTP exporter encode with ``encode_request`` above; idempotent."""
+_SEAM_HTTP = "opentelemetry-exporter-otlp-proto-http's trace_exporter.encode_spans"
+_SEAM_GRPC = "opentelemetry-exporter-otlp-proto-grpc's OTLPSpanExporter._translate_data"
+_SEAM_HELPERS = "opentelemetry-exporter-otlp-proto-common's _internal encoders"
+_warned: set[str] = set()
+
+
+def _fall_back(seam: str, what: str) -> bool:
+    """Log once per seam that the SDK's own encoder is used; always False."""
+    if seam not in _warned:
+        _warned.add(seam)
+        _log.warning("%s %s: spans are encoded by the SDK's own encoder (slower, same data)", seam, what)
+    return False
+
+
+def install() -> bool:
+    """Make the OTLP/HTTP exporter encode with ``encode_request`` above, and check that it does:
+    one span goes through a real exporter (to a transport that sends nothing), and its bytes
+    must be ours. True when installed; otherwise the SDK's encoder stays, with one warning.
+    Idempotent."""
+    if not HELPERS_FOUND:
+        return _fall_back(_SEAM_HELPERS, "moved")
     from opentelemetry.exporter.otlp.proto.http import trace_exporter
 
     with _lock:
-        if not _original:
-            _original["encode_spans"] = trace_exporter.encode_spans
-            trace_exporter.encode_spans = _encode_for_http_exporter
+        if _original:
+            return True
+        original = getattr(trace_exporter, "encode_spans", None)
+        if original is None:
+            return _fall_back(_SEAM_HTTP, "is gone")
+        trace_exporter.encode_spans = _encode_for_http_exporter
+        _original["encode_spans"] = original
+        try:
+            works = _exporter_uses_our_encoder(trace_exporter.OTLPSpanExporter)
+        except Exception:  # a changed exporter may fail anyhow here: the SDK's path is the safe one
+            _log.debug("checking the OTLP/HTTP exporter's encoder failed", exc_info=True)
+            works = False
+        if not works:
+            trace_exporter.encode_spans = _original.pop("encode_spans")
+            return _fall_back(_SEAM_HTTP, "is no longer what the exporter calls")
+        return True
+
+
+def _exporter_uses_our_encoder(exporter_class: type) -> bool:
+    """Export one span through ``exporter_class``, over a requests session that keeps the body
+    instead of sending it. Its one attribute reads one way as a ``str`` (what the SDK's encoder
+    sees) and holds other bytes for ours: True if the body carries ours."""
+    import requests
+    from opentelemetry.sdk.resources import Resource
+
+    from agentcreator.telemetry.genai import EncodedSpan, Utf8Attributes
+
+    bodies: list[bytes] = []
+
+    class _Keep(requests.adapters.BaseAdapter):
+        def send(self, request, **kwargs):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN003
+            bodies.append(request.body or b"")
+            response = requests.Response()
+            response.status_code, response.reason, response.request = 200, "OK", request
+            return response
+
+        def close(self) -> None:
+            pass
+
+    class _Probe(Utf8Attributes):
+        __slots__ = ()
+
+        def __getitem__(self, key: str) -> str:
+            return "read as text"
+
+    session = requests.Session()
+    session.mount("http://", _Keep())
+    span = EncodedSpan(name="probe", context=SpanContext(trace_id=1, span_id=1, is_remote=False),
+                       resource=Resource({}), attributes=_Probe({"probe": Utf8Text(b"encoded as bytes")}))
+    exporter = exporter_class(endpoint="http://127.0.0.1:9/v1/traces", session=session, timeout=1)
+    try:
+        exporter.export([span])
+    finally:
+        exporter.shutdown()
+    return len(bodies) == 1 and b"encoded as bytes" in bodies[0]
 
 
 def installed() -> bool:
@@ -292,13 +371,19 @@ def uninstall() -> None:
             trace_exporter.encode_spans = _original.pop("encode_spans")
 
 
-def grpc_span_exporter_class() -> type:
-    """The SDK's OTLP/gRPC span exporter, translating with ``encode_request`` above (its own seam;
-    gRPC wants a message, so the bytes are parsed back: the default transport is HTTP)."""
+def grpc_span_exporter_class() -> tuple[type, bool]:
+    """The SDK's OTLP/gRPC span exporter, translating with ``encode_request`` above through its
+    ``_translate_data`` method (gRPC wants a message, so the bytes are parsed back: the default
+    transport is HTTP); the SDK's class as it is when that method is gone. Also says which."""
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    if not HELPERS_FOUND:
+        return OTLPSpanExporter, _fall_back(_SEAM_HELPERS, "moved")
+    if not callable(getattr(OTLPSpanExporter, "_translate_data", None)):
+        return OTLPSpanExporter, _fall_back(_SEAM_GRPC, "is gone")
 
     class GrpcSpanExporter(OTLPSpanExporter):
         def _translate_data(self, data: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
             return ExportTraceServiceRequest.FromString(encode_request(data))
 
-    return GrpcSpanExporter
+    return GrpcSpanExporter, True
