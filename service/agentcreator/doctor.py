@@ -1,10 +1,13 @@
 """``agentcreator doctor``: the troubleshooting checklist for "my traces do not show up", automated.
 
 Each check is a small function of a shared context returning a ``Check``: settings parse, an
-endpoint is configured (none is a failure: spans would go nowhere), DNS, TCP, a real empty OTLP
-export classified by its answer, DSPy instrumentation and the session-baggage processor, and
-the local collector's health check. Exit 0 when nothing failed, 1 otherwise. Header values are
-never shown, only their names.
+endpoint is configured (none is a failure: spans would go nowhere), Langfuse keys go where
+Langfuse is, DNS, TCP, a real empty OTLP export classified by its answer, DSPy instrumentation
+and the session-baggage processor, and the local collector's health check. The export is made
+by the very exporter the service builds (``telemetry.setup.build_otlp_exporter``), so it goes
+with the endpoint, headers, TLS files, compression and protocol the SDK resolves from the
+standard variables. Exit 0 when nothing failed, 1 otherwise. Header values are never shown,
+only their names.
 
     $ OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 agentcreator doctor --json
 """
@@ -14,18 +17,19 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import json
+import logging
 import os
 import socket
-import ssl
 import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     from agentcreator.config import Settings
 
@@ -39,7 +43,8 @@ _BASIC_ADVICE = ("Langfuse takes Basic auth, not Bearer: OTEL_EXPORTER_OTLP_HEAD
 
 @dataclass(frozen=True)
 class Check:
-    """One line of the report: ``status`` is ok, fail or skip (not applicable here)."""
+    """One line of the report: ``status`` is ok, warn (works, but look), fail or skip (not
+    applicable here)."""
 
     name: str
     status: str
@@ -79,6 +84,16 @@ class _Context:
         return (self.settings.otlp_headers.get("authorization", "") if self.settings else "").strip()
 
 
+def _shown_endpoint(settings: Settings) -> str:
+    """The endpoint in the form its protocol uses: a URL for OTLP/HTTP, ``host:port`` for gRPC."""
+    url = settings.otlp_traces_endpoint or ""
+    if settings.otlp_protocol != "grpc":
+        return _shown_url(url)
+    parts = urlsplit(url)
+    transport = "TLS" if parts.scheme == "https" else "insecure unless OTEL_EXPORTER_OTLP_(TRACES_)INSECURE=false"
+    return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 4317)} (OTLP/gRPC, {transport})"
+
+
 def _shown_url(url: str) -> str:
     """The URL without any user:password part, safe to print."""
     parts = urlsplit(url)
@@ -110,16 +125,25 @@ def check_settings(ctx: _Context) -> Check:
     try:
         ctx.settings = load_settings(ctx.env)
     except ConfigError as error:
-        return Check("settings", "fail", str(error), "fix that variable; the README's configuration table lists "
-                     "what each one accepts")
+        return Check("settings", "fail", str(error), "fix that variable; docs/configuration.md lists what each one "
+                     "accepts")
     s = ctx.settings
     return Check("settings", "ok", f"environment {s.environment}, protocol {s.otlp_protocol}, "
-                 f"export timeout {s.otlp_timeout_s:g} s, headers: {_header_names(ctx)}")
+                 f"compression {s.otlp_compression}, export timeout {s.otlp_timeout_s:g} s, "
+                 f"headers: {_header_names(ctx)}")
 
 
 def check_endpoint(ctx: _Context) -> Check:
     if ctx.settings is None:
         return Check("endpoint", "skip", "settings did not parse")
+    if ctx.settings.sdk_disabled:
+        ctx.settings = replace(ctx.settings, otlp_traces_endpoint=None)
+        return Check("endpoint", "fail", "OTEL_SDK_DISABLED=true: no span is made or sent",
+                     "unset OTEL_SDK_DISABLED (only the value true turns tracing off)")
+    if ctx.url and "otlp" not in ctx.settings.traces_exporters:
+        ctx.settings = replace(ctx.settings, otlp_traces_endpoint=None)
+        return Check("endpoint", "fail", "OTEL_TRACES_EXPORTER leaves out otlp: spans are not sent to the endpoint",
+                     "add otlp to OTEL_TRACES_EXPORTER (e.g. otlp,console), or unset it")
     if not ctx.url:
         return Check("endpoint", "fail", "no OTLP endpoint is configured: spans are made but sent nowhere",
                      "set OTEL_EXPORTER_OTLP_ENDPOINT (http://127.0.0.1:4318 for the collector sidecar, the "
@@ -130,14 +154,25 @@ def check_endpoint(ctx: _Context) -> Check:
         ctx.settings = replace(ctx.settings, otlp_traces_endpoint=None)
         return Check("endpoint", "fail", "the endpoint's port is not a number from 0 to 65535",
                      "fix the port in OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://127.0.0.1:4318)")
-    if ctx.env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip():
-        source = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, used as-is"
-    elif ctx.env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
+    source = ctx.settings.otlp_endpoint_source
+    if source == "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT":
+        source += ", used as-is"
+    elif source == "OTEL_EXPORTER_OTLP_ENDPOINT" and ctx.settings.otlp_protocol != "grpc":
         raw = _shown_url(ctx.env["OTEL_EXPORTER_OTLP_ENDPOINT"].strip())
         source = f"normalized from OTEL_EXPORTER_OTLP_ENDPOINT={raw}"
-    else:
+    elif source == "LANGFUSE_HOST":
         source = "built from LANGFUSE_HOST and the Langfuse keys"
-    return Check("endpoint", "ok", f"traces go to {_shown_url(ctx.url)} ({source})")
+    return Check("endpoint", "ok", f"traces go to {_shown_endpoint(ctx.settings)} ({source})")
+
+
+def check_langfuse(ctx: _Context) -> Check:
+    """Langfuse keys with an endpoint that is not Langfuse's: the keys are not sent, and the
+    user who set them probably expected traces in Langfuse."""
+    if ctx.settings is None or not ctx.settings.langfuse_problem:
+        return Check("langfuse", "skip", "no Langfuse keys, or they go to Langfuse")
+    return Check("langfuse", "warn", ctx.settings.langfuse_problem,
+                 "to export to Langfuse, unset OTEL_EXPORTER_OTLP_ENDPOINT/OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (or set "
+                 "LANGFUSE_HOST to that host); otherwise unset the LANGFUSE_* keys")
 
 
 def _resolve(host: str, port: int, timeout_s: float) -> list[str]:
@@ -239,84 +274,143 @@ def _http_advice(ctx: _Context, status: int, path: str) -> str:
     return "unexpected answer from an OTLP receiver: check that the URL points at one"
 
 
-def _post_empty_export(ctx: _Context) -> tuple[int, str]:
-    """POST an empty ExportTraceServiceRequest as an exporter would; returns (status, reason)."""
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+@dataclass
+class _Sent:
+    """What the exporter's HTTP requests carried, and how the last one ended."""
 
-    assert ctx.settings is not None and ctx.url is not None
-    parts = urlsplit(ctx.url)
-    body = ExportTraceServiceRequest().SerializeToString()
-    headers = {**ctx.settings.otlp_headers, "content-type": "application/x-protobuf",
-               "content-length": str(len(body))}
-    if parts.scheme == "https":
-        connection: http.client.HTTPConnection = http.client.HTTPSConnection(
-            ctx.host, ctx.port, timeout=ctx.timeout_s, context=ssl.create_default_context())
-    else:
-        connection = http.client.HTTPConnection(ctx.host, ctx.port, timeout=ctx.timeout_s)
+    url: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    verify: object = True
+    cert: object = None
+    status: int | None = None
+    reason: str = ""
+    error: BaseException | None = None
+
+
+@contextmanager
+def _exporter_logs() -> Iterator[list[logging.LogRecord]]:
+    """The OTLP exporters' log records while probing, kept from the terminal: the verdict says it."""
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger = logging.getLogger("opentelemetry.exporter")
+    handler, propagate = Keep(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
     try:
-        connection.request("POST", parts.path + (f"?{parts.query}" if parts.query else ""), body, headers)
-        response = connection.getresponse()
-        response.read(4096)
-        return response.status, response.reason
+        yield records
     finally:
-        connection.close()
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def _probe_http(ctx: _Context) -> _Sent:
+    """An empty export by the service's own OTLP/HTTP exporter, over a requests session that
+    records each request as the exporter resolved it (URL, headers, CA, client certificate)."""
+    import requests
+
+    from agentcreator.telemetry.setup import build_otlp_exporter
+
+    sent = _Sent()
+
+    class Recording(requests.Session):
+        def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+            sent.url, sent.headers = url, dict(kwargs.get("headers") or {})
+            sent.verify, sent.cert = self.verify, self.cert
+            sent.status, sent.error = None, None
+            try:
+                response = super().request(method, url, *args, **kwargs)
+            except Exception as error:  # requests raises OSError too, e.g. for a missing CA file
+                sent.error = error
+                raise
+            sent.status, sent.reason = response.status_code, response.reason or ""
+            return response
+
+    assert ctx.settings is not None
+    exporter, _ = build_otlp_exporter(ctx.settings, probe=True, session=Recording(), timeout=ctx.timeout_s)
+    try:
+        with _exporter_logs():
+            exporter.export([])
+    finally:
+        exporter.shutdown()
+    return sent
+
+
+def _tls(sent: _Sent) -> str:
+    ca = "system CAs" if sent.verify is True else f"CA file {sent.verify}" if sent.verify else "no verification"
+    return ca + (", client certificate" if sent.cert else "")
+
+
+def _http_export(ctx: _Context) -> Check:
+    import requests
+
+    sent = _probe_http(ctx)
+    shown, path = _shown_url(sent.url or ctx.url or ""), urlsplit(sent.url or ctx.url or "").path or "/"
+    compression = next((v for k, v in sent.headers.items() if k.lower() == "content-encoding"), "none")
+    how = (f"headers sent: {', '.join(sorted(k.lower() for k in sent.headers)) or 'none'}; compression "
+           f"{compression}" + (f"; TLS: {_tls(sent)}" if shown.startswith("https") else ""))
+    error = sent.error
+    if isinstance(error, requests.exceptions.SSLError) or (isinstance(error, OSError) and "certificate" in str(error)):
+        return Check("export", "fail", f"TLS failed with {ctx.host}: {error} ({how})",
+                     "http:// vs https:// mismatch, or a certificate this machine does not trust: check "
+                     "OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE and the client certificate and key variables")
+    if isinstance(error, requests.exceptions.ConnectTimeout | requests.exceptions.ReadTimeout):
+        return Check("export", "fail", f"no answer to POST {shown} within {ctx.timeout_s:g} s",
+                     "the port accepts connections but nothing answers HTTP: a gRPC port (4317), a stuck "
+                     f"collector, or a slow network (raise --timeout, now {ctx.timeout_s:g} s)")
+    if isinstance(error, requests.exceptions.ConnectionError):
+        if "refused" in str(error).lower():
+            return Check("export", "fail", f"connection refused by {ctx.host}:{ctx.port}", _refused_advice(ctx))
+        return Check("export", "fail", f"POST {shown} failed: {type(error).__name__}: {error}",
+                     "check that the URL points at an OTLP/HTTP receiver (a gRPC port answers HTTP/2 only)")
+    if error is not None or sent.status is None:
+        return Check("export", "fail", f"POST {shown} failed: {type(error).__name__}: {error}",
+                     "check that the URL points at an OTLP/HTTP receiver")
+    answer = f"HTTP {sent.status} {sent.reason}".strip()
+    if 200 <= sent.status < 300:
+        return Check("export", "ok", f"{answer}: {shown} accepted an empty OTLP export ({how})")
+    return Check("export", "fail", f"{answer} to POST {path} on {ctx.host}:{ctx.port} ({how})",
+                 _http_advice(ctx, sent.status, path))
 
 
 def _grpc_export(ctx: _Context) -> Check:
+    """An empty export by the service's own OTLP/gRPC exporter; its verdict from its result and
+    the status code it logs."""
     import grpc
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
 
-    from agentcreator.config import grpc_endpoint
+    from agentcreator.telemetry.setup import build_otlp_exporter
 
-    target = f"{ctx.host}:{ctx.port}"
-    secure = urlsplit(grpc_endpoint(ctx.url or "")).scheme == "https"
-    channel = grpc.secure_channel(target, grpc.ssl_channel_credentials()) if secure else grpc.insecure_channel(target)
     assert ctx.settings is not None
+    target = _shown_endpoint(ctx.settings)
+    exporter, _ = build_otlp_exporter(ctx.settings, probe=True, timeout=ctx.timeout_s)
     try:
-        TraceServiceStub(channel).Export(ExportTraceServiceRequest(), timeout=ctx.timeout_s,
-                                         metadata=list(ctx.settings.otlp_headers.items()))
-    except grpc.RpcError as error:
-        code = error.code()  # type: ignore[attr-defined]
-        detail = f"gRPC {code.name} from {target}"
-        if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-            return Check("export", "fail", detail, _http_advice(ctx, 401, ""))
-        if code == grpc.StatusCode.UNIMPLEMENTED:
-            return Check("export", "fail", detail, "no OTLP gRPC service there: is it the HTTP port (4318)? Langfuse "
-                         "takes OTLP over HTTP only (OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf)")
-        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-            return Check("export", "fail", f"no answer from {target} within {ctx.timeout_s:g} s", _timeout_advice(ctx))
-        return Check("export", "fail", detail, _refused_advice(ctx))
+        with _exporter_logs() as records:
+            result = exporter.export([])
     finally:
-        channel.close()
-    return Check("export", "ok", f"{target} accepted an empty OTLP/gRPC export")
+        exporter.shutdown()
+    if result.name == "SUCCESS":
+        return Check("export", "ok",
+                     f"{target} accepted an empty OTLP/gRPC export (headers sent: {_header_names(ctx)})")
+    codes = [arg for record in records for arg in (record.args or ()) if isinstance(arg, grpc.StatusCode)]
+    code = codes[-1] if codes else None
+    detail = f"gRPC {code.name if code else 'export failed'} from {target}"
+    if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+        return Check("export", "fail", detail, _http_advice(ctx, 401, ""))
+    if code == grpc.StatusCode.UNIMPLEMENTED:
+        return Check("export", "fail", detail, "no OTLP gRPC service there: is it the HTTP port (4318)? Langfuse "
+                     "takes OTLP over HTTP only (OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf)")
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return Check("export", "fail", f"no answer from {target} within {ctx.timeout_s:g} s", _timeout_advice(ctx))
+    return Check("export", "fail", detail, _refused_advice(ctx))
 
 
 def check_export(ctx: _Context) -> Check:
     if not ctx.url or ctx.settings is None:
         return Check("export", "skip", "no endpoint")
-    if ctx.settings.otlp_protocol == "grpc":
-        return _grpc_export(ctx)
-    shown, path = _shown_url(ctx.url), urlsplit(ctx.url).path or "/"
-    try:
-        status, reason = _post_empty_export(ctx)
-    except ConnectionRefusedError:
-        return Check("export", "fail", f"connection refused by {ctx.host}:{ctx.port}", _refused_advice(ctx))
-    except TimeoutError:
-        return Check("export", "fail", f"no answer to POST {shown} within {ctx.timeout_s:g} s",
-                     "the port accepts connections but nothing answers HTTP: a gRPC port (4317), a stuck "
-                     f"collector, or a slow network (raise --timeout, now {ctx.timeout_s:g} s)")
-    except ssl.SSLError as error:
-        return Check("export", "fail", f"TLS failed with {ctx.host}: {error.reason or error}",
-                     "http:// vs https:// mismatch, or a certificate this machine does not trust")
-    except (OSError, http.client.HTTPException) as error:
-        return Check("export", "fail", f"POST {shown} failed: {type(error).__name__}: {error}",
-                     "check that the URL points at an OTLP/HTTP receiver")
-    answer = f"HTTP {status} {reason}".strip()
-    if 200 <= status < 300:
-        return Check("export", "ok", f"{answer}: {shown} accepted an empty OTLP export")
-    return Check("export", "fail", f"{answer} to POST {path} on {ctx.host}:{ctx.port} (headers sent: "
-                 f"{_header_names(ctx)})", _http_advice(ctx, status, path))
+    return _grpc_export(ctx) if ctx.settings.otlp_protocol == "grpc" else _http_export(ctx)
 
 
 def check_instrumentation(ctx: _Context) -> Check:
@@ -387,7 +481,8 @@ def check_collector_health(ctx: _Context) -> Check:
 
 
 CHECKS: tuple[Callable[[_Context], Check], ...] = (
-    check_settings, check_endpoint, check_dns, check_tcp, check_export, check_instrumentation, check_collector_health,
+    check_settings, check_endpoint, check_langfuse, check_dns, check_tcp, check_export, check_instrumentation,
+    check_collector_health,
 )
 
 
@@ -418,8 +513,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("agentcreator doctor: can this environment's traces reach their backend?")
         for check in results:
-            print(f"  {'FAIL' if check.status == 'fail' else check.status:<5} {check.name:<16} {check.detail}")
-            if check.advice and check.status == "fail":
+            shown = check.status.upper() if check.status in ("fail", "warn") else check.status
+            print(f"  {shown:<5} {check.name:<16} {check.detail}")
+            if check.advice and check.status in ("fail", "warn"):
                 print(f"        → {check.advice}")
         print(f"{len(failed)} check{'s' if len(failed) != 1 else ''} failed" if failed else "all checks passed")
     sys.stdout.flush()

@@ -14,7 +14,7 @@ import pytest
 
 from agentcreator.cli import main
 from tests.support.dead_endpoints import black_hole, refusing_endpoint
-from tests.support.otlp_sink import OtlpSink
+from tests.support.otlp_sink import GrpcOtlpSink, OtlpSink
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +62,7 @@ def test_a_receiver_that_accepts_passes_every_check(sink, health_server, capsys,
     code, checks = doctor(capsys, health_url=health_server)
     assert code == 0
     assert {name: check["status"] for name, check in checks.items()} == {
-        "settings": "ok", "endpoint": "ok", "dns": "ok", "tcp": "ok", "export": "ok",
+        "settings": "ok", "endpoint": "ok", "langfuse": "skip", "dns": "ok", "tcp": "ok", "export": "ok",
         "instrumentation": "ok", "collector": "ok",
     }
     assert sink.traces_url in checks["endpoint"]["detail"] and "normalized" in checks["endpoint"]["detail"]
@@ -168,3 +168,62 @@ def test_the_command_prints_one_verdict_per_check_and_exits_1_on_a_closed_port()
     assert any(line.split()[:2] == ["ok", "settings"] and "authorization" in line for line in lines)
     assert SECRET not in done.stdout + done.stderr
     assert lines[-1] == "3 checks failed"
+
+
+def test_the_probe_sends_what_the_exporter_resolves_from_the_traces_variables(sink, capsys, monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", refusing_endpoint())
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", sink.traces_url)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-who=generic")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", f"authorization=Basic%20{SECRET},x-who=traces")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip")
+    code, checks = doctor(capsys)
+    assert code == 0, checks
+    assert sink.requests == 1
+    sent = sink.headers[0]
+    assert sent["x-who"] == "traces" and sent["authorization"] == f"Basic {SECRET}"
+    assert sent["content-encoding"] == "gzip"
+    detail = checks["export"]["detail"]
+    assert sink.traces_url in detail and "authorization" in detail and "compression gzip" in detail
+    assert "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" in checks["endpoint"]["detail"]
+
+
+def test_a_ca_certificate_variable_is_what_the_probe_verifies_with(sink, capsys, monkeypatch, tmp_path):
+    missing = tmp_path / "no-such-ca.pem"
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", sink.endpoint.replace("http://", "https://"))
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", str(missing))
+    code, checks = doctor(capsys)
+    assert code == 1
+    export = checks["export"]
+    assert export["status"] == "fail" and str(missing) in export["detail"] and "CERTIFICATE" in export["advice"]
+
+
+def test_grpc_is_probed_over_grpc_and_shown_as_host_and_port(capsys, monkeypatch):
+    with GrpcOtlpSink() as grpc_sink:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", grpc_sink.endpoint)
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-who=traces")
+        code, checks = doctor(capsys)
+    assert code == 0, checks
+    assert grpc_sink.requests == 1 and grpc_sink.headers[0]["x-who"] == "traces"
+    host_port = grpc_sink.endpoint.removeprefix("http://")
+    for name in ("endpoint", "export"):
+        assert host_port in checks[name]["detail"] and "/v1/traces" not in checks[name]["detail"]
+    assert "OTLP/gRPC" in checks["endpoint"]["detail"]
+
+
+def test_langfuse_keys_with_another_endpoint_warn_and_are_not_sent(sink, capsys, monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", sink.endpoint)
+    monkeypatch.setenv("LANGFUSE_PUBLIC_KEY", "pk-lf-fake")
+    monkeypatch.setenv("LANGFUSE_SECRET_KEY", SECRET)
+    code, checks = doctor(capsys)
+    assert code == 0  # a warning, not a failure: the export itself works
+    assert checks["langfuse"]["status"] == "warn" and "127.0.0.1" in checks["langfuse"]["detail"]
+    assert "authorization" not in sink.headers[0]
+
+
+def test_sdk_disabled_is_named(capsys, monkeypatch, sink):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", sink.endpoint)
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    code, checks = doctor(capsys)
+    assert code == 1 and "OTEL_SDK_DISABLED" in checks["endpoint"]["detail"]
+    assert checks["export"]["status"] == "skip" and sink.requests == 0
