@@ -417,6 +417,8 @@ def check_instrumentation(ctx: _Context) -> Check:
     """Build the product's provider (without the OTLP exporter), instrument DSPy, and make one span."""
     if ctx.settings is None:
         return Check("instrumentation", "skip", "settings did not parse")
+    if ctx.settings.sdk_disabled:
+        return Check("instrumentation", "skip", "OTEL_SDK_DISABLED=true: nothing is instrumented")
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from agentcreator import telemetry

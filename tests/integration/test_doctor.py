@@ -226,4 +226,4 @@ def test_sdk_disabled_is_named(capsys, monkeypatch, sink):
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     code, checks = doctor(capsys)
     assert code == 1 and "OTEL_SDK_DISABLED" in checks["endpoint"]["detail"]
-    assert checks["export"]["status"] == "skip" and sink.requests == 0
+    assert checks["export"]["status"] == checks["instrumentation"]["status"] == "skip" and sink.requests == 0
