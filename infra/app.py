@@ -55,13 +55,15 @@ def environments(app: cdk.App) -> list[Settings]:
 def build_app(context: dict | None = None, outdir: str | None = None, *, nag: bool = True) -> cdk.App:
     """The app with one stack per environment; `context` overrides cdk.json (tests use it)."""
     app = cdk.App(context={**_cdk_json_context(), **(context or {})}, outdir=outdir)
-    for settings in environments(app):
+    chosen = environments(app)
+    for settings in chosen:  # context can only be set before the first stack is added
+        if settings.account and settings.availability_zones:
+            key = f"availability-zones:account={settings.account}:region={settings.region}"
+            app.node.set_context(key, list(settings.availability_zones))
+    for settings in chosen:
         env = None
         if settings.account:
             env = cdk.Environment(account=settings.account, region=settings.region)
-            if settings.availability_zones:
-                key = f"availability-zones:account={settings.account}:region={settings.region}"
-                app.node.set_context(key, list(settings.availability_zones))
         elif settings.region:
             env = cdk.Environment(region=settings.region)
         AgentCreatorStack(app, settings.stack_name, settings=settings, build_context=ROOT, env=env)

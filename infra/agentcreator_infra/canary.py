@@ -10,6 +10,7 @@ none arriving); so does a latency over the environment's threshold.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,9 +24,11 @@ from aws_cdk import aws_logs_destinations as destinations
 from constructs import Construct
 
 from agentcreator.canary import readback
+from agentcreator_infra.functions import dead_letter_queue, hardened
 from agentcreator_infra.retention import retention
 
 if TYPE_CHECKING:
+    from aws_cdk import aws_kms as kms
     from aws_cdk import aws_secretsmanager as secretsmanager
     from aws_cdk import aws_sns as sns
 
@@ -46,6 +49,11 @@ XRAY_READ_ACTIONS = (
 BACKEND_LABELS = {readback.XRAY: "X-Ray", readback.LANGFUSE: "Langfuse"}
 
 
+def checker_concurrency(settings: Settings, canary: CanarySettings) -> int:
+    """Enough for every task's canaries in flight at once (each check runs up to the timeout)."""
+    return settings.max_count * math.ceil((canary.timeout_s + 30) / canary.interval_s) + 1
+
+
 class CanaryChecker(Construct):
     """Subscription filter -> checker Lambda -> per-backend metrics -> alarms on the stack's topic."""
 
@@ -60,8 +68,10 @@ class CanaryChecker(Construct):
         langfuse_secret: secretsmanager.ISecret | None,
         topic: sns.ITopic,
         dashboard: cw.Dashboard,
+        key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._key = key
         self._settings = settings
         self._canary = canary
         self.backends = [readback.XRAY] + ([readback.LANGFUSE] if langfuse_secret is not None else [])
@@ -92,7 +102,9 @@ class CanaryChecker(Construct):
     def _function(
         self, settings: Settings, canary: CanarySettings, secret: secretsmanager.ISecret | None
     ) -> lambda_.Function:
-        log_group = logs.LogGroup(self, "Logs", retention=retention(settings.log_retention_days))
+        log_group = logs.LogGroup(
+            self, "Logs", retention=retention(settings.log_retention_days), encryption_key=self._key
+        )
         self.role = iam.Role(
             self,
             "Role",
@@ -120,9 +132,7 @@ class CanaryChecker(Construct):
             "METRIC_NAMESPACE": readback.METRIC_NAMESPACE,
         }
         if secret is not None and settings.langfuse_host:
-            self.role.add_to_policy(
-                iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn])
-            )
+            secret.grant_read(self.role)  # with the key: kms:Decrypt through Secrets Manager too
             environment |= {"LANGFUSE_HOST": settings.langfuse_host, "LANGFUSE_SECRET_ARN": secret.secret_arn}
         return lambda_.Function(
             self,
@@ -137,6 +147,10 @@ class CanaryChecker(Construct):
             memory_size=128,
             description=f"Check that AgentCreator {settings.name} canary traces reach each backend",
             environment=environment,
+            **hardened(
+                role=self.role, key=self._key, reserved_concurrency=checker_concurrency(settings, canary),
+                dead_letters=dead_letter_queue(self, "DeadLetters", self._key),
+            ),
         )
 
     def metric(self, name: str, backend: str, statistic: str) -> cw.Metric:

@@ -69,20 +69,13 @@ def acknowledge(stack: AgentCreatorStack) -> None:
         "The value is a header built from Langfuse API keys, which only Langfuse can issue; it is "
         "rotated by `agentcreator secrets set-langfuse`, and every change redeploys the service.",
     )
-    if service.access_log_bucket is not None:
-        _ack(
-            service.access_log_bucket,
-            "AwsSolutions-S1",
-            "This bucket receives the ALB's access logs; logging access to the log bucket itself "
-            "would need another bucket for no gain.",
-        )
-    else:
+    if service.access_logs is None:
         _ack(
             service.load_balancer,
             "AwsSolutions-ELB2",
-            "Environment-agnostic stack: ALB access logs need the region (for its log-delivery "
-            "principal); set `region` for the environment in cdk.json to turn them on. Requests "
-            "are still traced end to end and counted in the ALB metrics on the dashboard.",
+            "ALB access logs are switched off for this environment in cdk.json "
+            "(`security.alb_access_logs: false`); requests are still traced end to end and counted in "
+            "the ALB metrics on the dashboard. Every shipped environment keeps them on.",
         )
     if stack.canary is not None:
         _ack(

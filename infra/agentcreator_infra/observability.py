@@ -46,6 +46,7 @@ class Observability(Construct):
         settings: Settings,
         service: AgentCreatorService,
         collector: CollectorWiring,
+        key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._settings = settings
@@ -53,20 +54,21 @@ class Observability(Construct):
         self._namespace = collector.metrics_namespace
         self._dimensions = cm.dimensions(settings.name, collector.environment.get("SERVICE_NAME", SERVICE_NAME))
         collector_memory_limit_mib = settings.collector_memory_mib
-        key = kms.Key(
-            self,
-            "TopicKey",
-            enable_key_rotation=True,
-            description=f"AgentCreator {settings.name} alarm topic",
-        )
-        # CloudWatch alarms publish to an encrypted topic only if the key lets them.
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                resources=["*"],
+        if key is None:  # no environment key: the topic still needs a customer key alarms may use
+            key = kms.Key(
+                self,
+                "TopicKey",
+                enable_key_rotation=True,
+                description=f"AgentCreator {settings.name} alarm topic",
             )
-        )
+            # CloudWatch alarms publish to an encrypted topic only if the key lets them.
+            key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                    principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                    resources=["*"],
+                )
+            )
         self.topic = sns.Topic(
             self,
             "Alarms",

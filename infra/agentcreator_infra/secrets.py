@@ -21,10 +21,12 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from agentcreator.secrets_command import secret_name
+from agentcreator_infra.functions import dead_letter_queue, hardened
 from agentcreator_infra.retention import retention
 
 if TYPE_CHECKING:
     from aws_cdk import aws_ecs as ecs
+    from aws_cdk import aws_kms as kms
 
     from agentcreator_infra.settings import Settings
 
@@ -32,12 +34,16 @@ ROTATION_CODE = Path(__file__).resolve().parent.parent / "rotation"
 # Calls that change the value ECS would read. UpdateSecretVersionStage is how a rotation
 # (RotateSecret) finally moves AWSCURRENT, so it is the event that carries the new value.
 SECRET_CHANGE_EVENTS = ("PutSecretValue", "UpdateSecret", "RotateSecret", "UpdateSecretVersionStage")
+# What the function needs to find its service and secret: identifiers, never a secret value.
+FUNCTION_ENVIRONMENT = ("CLUSTER_ARN", "SERVICE_NAME", "SECRET_ARN", "SECRET_NAME")
 
 
 class LangfuseSecret(Construct):
     """One secret per environment: the OTLP `Authorization` header for Langfuse, collector-only."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: Settings, key: kms.IKey | None = None
+    ) -> None:
         super().__init__(scope, construct_id)
         self.secret_name = secret_name(settings.name)
         # A random placeholder until `agentcreator secrets set-langfuse` stores the real header:
@@ -47,6 +53,7 @@ class LangfuseSecret(Construct):
             "Secret",
             secret_name=self.secret_name,
             description=f"Langfuse OTLP Authorization header value for AgentCreator {settings.name}",
+            encryption_key=key,
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 exclude_punctuation=True, password_length=32
             ),
@@ -65,10 +72,16 @@ class RedeployOnSecretChange(Construct):
         secret: secretsmanager.ISecret,
         secret_name: str,
         service: ecs.FargateService,
+        key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        log_group = logs.LogGroup(self, "Logs", retention=retention(settings.log_retention_days))
+        log_group = logs.LogGroup(
+            self, "Logs", retention=retention(settings.log_retention_days), encryption_key=key
+        )
+        # Events the function could not handle (after Lambda's retries) and events EventBridge
+        # could not deliver end up here instead of being lost: a redeploy that never happened.
+        self.dead_letters = dead_letter_queue(self, "DeadLetters", key)
         self.role = iam.Role(
             self,
             "Role",
@@ -93,6 +106,11 @@ class RedeployOnSecretChange(Construct):
             log_group=log_group,
             timeout=Duration.seconds(30),
             memory_size=128,
+            # One redeploy at a time is all it ever needs; the reservation also caps it.
+            **hardened(
+                role=self.role, key=key, reserved_concurrency=settings.security.lambda_reserved_concurrency,
+                dead_letters=self.dead_letters,
+            ),
             description=f"Force a new deployment of AgentCreator {settings.name} when its Langfuse secret changes",
             environment={
                 "CLUSTER_ARN": service.cluster.cluster_arn,
@@ -121,7 +139,8 @@ class RedeployOnSecretChange(Construct):
             ),
             targets=[
                 targets.LambdaFunction(
-                    self.function, retry_attempts=4, max_event_age=Duration.hours(1)
+                    self.function, retry_attempts=4, max_event_age=Duration.hours(1),
+                    dead_letter_queue=self.dead_letters,
                 )
             ],
         )

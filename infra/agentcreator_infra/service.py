@@ -14,12 +14,14 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from agentcreator_infra.access_logs import AlbAccessLogs
 from agentcreator_infra.collector import ADOT_IMAGE, APP_OTLP_ENDPOINT, SECRET_ENV
 from agentcreator_infra.retention import retention
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from aws_cdk import aws_kms as kms
     from aws_cdk import aws_secretsmanager as secretsmanager
 
     from agentcreator_infra.collector import CollectorWiring
@@ -28,6 +30,15 @@ if TYPE_CHECKING:
 APP_CONTAINER = "app"
 COLLECTOR_CONTAINER = "collector"
 APP_PORT = 8080
+APP_USER = "10001:10001"  # service/Dockerfile's USER
+APP_HOME = "/home/agentcreator"  # read-only, like the rest of the root filesystem
+APP_SCRATCH_VOLUME = "app-tmp"
+# botocore reads these paths and nothing else; they lie on the read-only root where nothing can
+# create them, so no code in the task can plant a config (a credential_process) for it to run.
+AWS_CONFIG_PATHS = {
+    "AWS_CONFIG_FILE": "/etc/agentcreator/aws/config",
+    "AWS_SHARED_CREDENTIALS_FILE": "/etc/agentcreator/aws/credentials",
+}
 XRAY_ACTIONS = (
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
@@ -70,23 +81,28 @@ class AgentCreatorService(Construct):
         collector: CollectorWiring,
         langfuse_secret: secretsmanager.ISecret,
         build_context: Path,
+        key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.bedrock_model_id = settings.bedrock_model_id
         log_retention = retention(settings.log_retention_days)
+        self.key = key
 
         self.cluster = ecs.Cluster(
             self, "Cluster", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENHANCED
         )
-        self.app_log_group = logs.LogGroup(self, "AppLogs", retention=log_retention)
-        self.collector_log_group = logs.LogGroup(self, "CollectorLogs", retention=log_retention)
+        self.app_log_group = logs.LogGroup(self, "AppLogs", retention=log_retention, encryption_key=key)
+        self.collector_log_group = logs.LogGroup(
+            self, "CollectorLogs", retention=log_retention, encryption_key=key
+        )
         # awsemf writes the collector's own metrics here; the task role may write to this group only.
         self.emf_log_group = logs.LogGroup(
             self,
             "CollectorMetrics",
             log_group_name=collector.metrics_log_group_name,
             retention=log_retention,
+            encryption_key=key,
             removal_policy=RemovalPolicy.DESTROY,
         )
 
@@ -144,6 +160,10 @@ class AgentCreatorService(Construct):
             ),
             logging=ecs.LogDrivers.aws_logs(stream_prefix="collector", log_group=self.collector_log_group),
             stop_timeout=Duration.seconds(settings.stop_timeout_s),
+            # Logs go to stdout and no component keeps state on disk (no file_storage, no file
+            # exporter), so the collector writes nowhere and needs no capability.
+            readonly_root_filesystem=True,
+            linux_parameters=self._linux_parameters("CollectorLinux", init_process=False),
         )
         self.app_container = self.task_definition.add_container(
             "App",
@@ -157,6 +177,8 @@ class AgentCreatorService(Construct):
             memory_limit_mib=settings.app_memory_mib,
             port_mappings=[ecs.PortMapping(container_port=APP_PORT, protocol=ecs.Protocol.TCP)],
             environment={
+                **AWS_CONFIG_PATHS,
+                "HOME": APP_HOME,
                 "ENVIRONMENT": settings.name,
                 "OTEL_EXPORTER_OTLP_ENDPOINT": APP_OTLP_ENDPOINT,
                 "AGENTCREATOR_LM": f"bedrock/{settings.bedrock_model_id}",
@@ -166,6 +188,16 @@ class AgentCreatorService(Construct):
             },
             logging=ecs.LogDrivers.aws_logs(stream_prefix="app", log_group=self.app_log_group),
             stop_timeout=Duration.seconds(settings.stop_timeout_s),
+            user=APP_USER,
+            # Code the model writes runs in here: nothing on the root filesystem may change, and
+            # the one writable place is a task volume at /tmp (Fargate has no tmpfs mounts).
+            readonly_root_filesystem=True,
+            # An init process reaps the sandbox's orphaned grandchildren.
+            linux_parameters=self._linux_parameters("AppLinux", init_process=True),
+        )
+        self.task_definition.add_volume(name=APP_SCRATCH_VOLUME)  # no host: the task's ephemeral storage
+        self.app_container.add_mount_points(
+            ecs.MountPoint(container_path="/tmp", source_volume=APP_SCRATCH_VOLUME, read_only=False)
         )
         # Spans sent before the collector listens would be lost; ECS also stops the app first.
         self.app_container.add_container_dependencies(
@@ -203,14 +235,23 @@ class AgentCreatorService(Construct):
 
         self._add_load_balancer(settings, vpc)
 
+    def _linux_parameters(self, construct_id: str, *, init_process: bool) -> ecs.LinuxParameters:
+        """No Linux capabilities at all: neither container binds a low port or changes ownership.
+        Fargate refuses `privileged` and Docker's no-new-privileges option; with an empty
+        bounding set a setuid binary gains no capability either."""
+        parameters = ecs.LinuxParameters(self, construct_id, init_process_enabled=init_process or None)
+        parameters.drop_capabilities(ecs.Capability.ALL)
+        return parameters
+
     def _add_load_balancer(self, settings: Settings, vpc: ec2.IVpc) -> None:
+        security = settings.security
+        self.tls = security.tls
         alb_security_group = ec2.SecurityGroup(
             self, "AlbSecurityGroup", vpc=vpc, description="AgentCreator internal ALB: VPC callers only",
             allow_all_outbound=False,
         )
         # A literal range (not the VPC's CidrBlock attribute) so the rule can be reviewed as written.
         callers = vpc.vpc_cidr_block if settings.vpc_id else settings.vpc_cidr
-        alb_security_group.add_ingress_rule(ec2.Peer.ipv4(callers), ec2.Port.tcp(80), "callers in the VPC")
         self.load_balancer = elbv2.ApplicationLoadBalancer(
             self,
             "Alb",
@@ -220,18 +261,37 @@ class AgentCreatorService(Construct):
             security_group=alb_security_group,
             drop_invalid_header_fields=True,
         )
-        self.access_log_bucket: s3.Bucket | None = None
-        if settings.region:  # CDK grants the region's ELB log-delivery principal, so it needs the region
-            self.access_log_bucket = s3.Bucket(
-                self,
-                "AlbAccessLogs",
-                encryption=s3.BucketEncryption.S3_MANAGED,
-                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-                enforce_ssl=True,
-                lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(settings.log_retention_days))],
+        self.access_logs = (
+            AlbAccessLogs(self, "AccessLogs", settings=settings, load_balancer=self.load_balancer)
+            if security.alb_access_logs else None
+        )
+        self.access_log_bucket: s3.Bucket | None = self.access_logs.bucket if self.access_logs else None
+        if security.tls:
+            # TLS ends at the ALB; plain HTTP port 80 is either absent or only answers with a redirect.
+            self.listener = self.load_balancer.add_listener(
+                "Https",
+                port=443,
+                protocol=elbv2.ApplicationProtocol.HTTPS,
+                certificates=[elbv2.ListenerCertificate.from_arn(security.certificate_arn)],
+                open=False,
             )
-            self.load_balancer.log_access_logs(self.access_log_bucket, prefix="alb")
-        self.listener = self.load_balancer.add_listener("Http", port=80, open=False)
+            # Set as the policy's name: any ELBSecurityPolicy-TLS13-1-2/1-3 policy, checked in settings.
+            self.listener.node.default_child.add_property_override("SslPolicy", security.ssl_policy)
+            alb_security_group.add_ingress_rule(ec2.Peer.ipv4(callers), ec2.Port.tcp(443), "callers in the VPC")
+            if security.http == "redirect":
+                self.load_balancer.add_listener(
+                    "HttpRedirect",
+                    port=80,
+                    open=False,
+                    default_action=elbv2.ListenerAction.redirect(protocol="HTTPS", port="443", permanent=True),
+                )
+                alb_security_group.add_ingress_rule(
+                    ec2.Peer.ipv4(callers), ec2.Port.tcp(80), "callers in the VPC (redirected to HTTPS)"
+                )
+        else:
+            # Documented choice without a certificate: an internal ALB, plain HTTP inside the VPC only.
+            self.listener = self.load_balancer.add_listener("Http", port=80, open=False)
+            alb_security_group.add_ingress_rule(ec2.Peer.ipv4(callers), ec2.Port.tcp(80), "callers in the VPC")
         self.target_group = self.listener.add_targets(
             "App",
             port=APP_PORT,
@@ -246,3 +306,8 @@ class AgentCreatorService(Construct):
             deregistration_delay=Duration.seconds(settings.stop_timeout_s),
         )
 
+    @property
+    def url(self) -> str:
+        """The ALB's own name; with a certificate, callers use the name the certificate covers."""
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.load_balancer.load_balancer_dns_name}"

@@ -30,9 +30,18 @@ _MODEL_ID = re.compile(r"^[a-z0-9.-]+:[0-9a-z:]+$|^[a-z0-9.-]+$")
 _KEYS = {
     "account", "region", "vpc", "task", "scaling", "sampling", "log_retention_days",
     "langfuse", "alarm_email", "bedrock_model_id", "transaction_search", "shutdown_grace_s",
-    "availability_zones", "xray_mode", "canary",
+    "availability_zones", "xray_mode", "canary", "security",
 }
 XRAY_MODES = ("otlp", "awsxray")  # agentcreator.collector.XRAY_MODES; a test keeps them equal
+_SECURITY_KEYS = {
+    "kms_key", "certificate_arn", "ssl_policy", "http", "alb_access_logs", "access_log_retention_days",
+    "lambda_reserved_concurrency", "ecr_scan_on_push",
+}
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):\d{12}:key/(mrk-)?[0-9a-f-]{32,36}$")
+_CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
+# TLS 1.3 policies whose minimum is TLS 1.2 or 1.3 (ELBSecurityPolicy-TLS13-1-0/1-1 also allow older TLS).
+_SSL_POLICY = re.compile(r"^ELBSecurityPolicy-TLS13-1-[23](-[A-Za-z0-9]+)*-20\d\d-\d\d$")
+DEFAULT_SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
 
 class SettingsError(ValueError):
@@ -48,6 +57,32 @@ class CanarySettings:
     timeout_s: int
     window_minutes: int
     latency_threshold_s: int
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    """What a security review asks of one environment; every default is the safe choice."""
+
+    kms_key: str  # "create" (one customer-managed key), "none" (AWS-owned keys), or a key ARN to import
+    certificate_arn: str | None  # None: the internal ALB speaks plain HTTP inside the VPC
+    ssl_policy: str
+    http: str  # with a certificate: "closed" (no port 80) or "redirect" (port 80 answers 301 to HTTPS)
+    alb_access_logs: bool
+    access_log_retention_days: int
+    lambda_reserved_concurrency: int
+    ecr_scan_on_push: bool  # registry-wide scan-on-push rule for the CDK image-asset repositories
+
+    @property
+    def creates_key(self) -> bool:
+        return self.kms_key == "create"
+
+    @property
+    def imported_key_arn(self) -> str | None:
+        return self.kms_key if self.kms_key.startswith("arn:") else None
+
+    @property
+    def tls(self) -> bool:
+        return self.certificate_arn is not None
 
 
 @dataclass(frozen=True)
@@ -76,6 +111,7 @@ class Settings:
     bedrock_model_id: str
     transaction_search: bool
     shutdown_grace_s: int
+    security: SecuritySettings
     xray_mode: str = "otlp"
     canary: CanarySettings | None = None  # None: no canary and no checker in this environment
 
@@ -112,6 +148,45 @@ def _get(raw: dict[str, Any], path: str, kind: type | tuple[type, ...], where: s
     if not isinstance(value, kind):
         raise SettingsError(f"{where}: `{path}` must be {kind}, got {value!r}")
     return value
+
+
+def _parse_security(raw: dict[str, Any], where: str, log_retention_days: int, region: str | None) -> SecuritySettings:
+    block = _get(raw, "security", dict, where, {})
+    unknown = set(block) - _SECURITY_KEYS
+    if unknown:
+        raise SettingsError(f"{where}: unknown keys security.{sorted(unknown)}; allowed: {sorted(_SECURITY_KEYS)}")
+    kms_key = _get(raw, "security.kms_key", str, where, "create")
+    if kms_key not in ("create", "none") and not _KMS_KEY_ARN.match(kms_key):
+        raise SettingsError(f"{where}: `security.kms_key` must be \"create\", \"none\" or a KMS key ARN")
+    certificate = _get(raw, "security.certificate_arn", str, where, None)
+    if certificate is not None and not _CERTIFICATE_ARN.match(certificate):
+        raise SettingsError(f"{where}: `security.certificate_arn` {certificate!r} is not an ACM certificate ARN")
+    for key, arn, pattern in (("kms_key", kms_key, _KMS_KEY_ARN), ("certificate_arn", certificate, _CERTIFICATE_ARN)):
+        found = pattern.match(arn or "")
+        if found and region and found.group(1) != region:
+            raise SettingsError(f"{where}: `security.{key}` is in {found.group(1)}, the stack in {region}")
+    ssl_policy = _get(raw, "security.ssl_policy", str, where, DEFAULT_SSL_POLICY)
+    if not _SSL_POLICY.match(ssl_policy):
+        raise SettingsError(f"{where}: `security.ssl_policy` must be an ELBSecurityPolicy-TLS13-1-2-* or -1-3-* policy")
+    http = _get(raw, "security.http", str, where, "closed")
+    if http not in ("closed", "redirect"):
+        raise SettingsError(f"{where}: `security.http` must be \"closed\" or \"redirect\"")
+    log_days = _get(raw, "security.access_log_retention_days", int, where, log_retention_days)
+    if not 1 <= log_days <= 3650:
+        raise SettingsError(f"{where}: `security.access_log_retention_days` must be 1..3650")
+    reserved = _get(raw, "security.lambda_reserved_concurrency", int, where, 1)
+    if not 1 <= reserved <= 10:
+        raise SettingsError(f"{where}: `security.lambda_reserved_concurrency` must be 1..10")
+    return SecuritySettings(
+        kms_key=kms_key,
+        certificate_arn=certificate,
+        ssl_policy=ssl_policy,
+        http=http,
+        alb_access_logs=_get(raw, "security.alb_access_logs", bool, where, True),
+        access_log_retention_days=log_days,
+        lambda_reserved_concurrency=reserved,
+        ecr_scan_on_push=_get(raw, "security.ecr_scan_on_push", bool, where, False),
+    )
 
 
 def parse_settings(name: str, raw: dict[str, Any]) -> Settings:
@@ -210,6 +285,7 @@ def parse_settings(name: str, raw: dict[str, Any]) -> Settings:
         transaction_search=_get(raw, "transaction_search", bool, where, False),
         shutdown_grace_s=grace,
         xray_mode=xray_mode,
+        security=_parse_security(raw, where, retention, region),
     )
 
 

@@ -6,11 +6,13 @@ from typing import TYPE_CHECKING
 
 from aws_cdk import CfnOutput, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_logs as logs
 
 from agentcreator_infra import collector as collector_config
 from agentcreator_infra import nag_acknowledgements
 from agentcreator_infra.canary import INTERVAL_ENV, CanaryChecker
+from agentcreator_infra.encryption import EnvironmentKey
 from agentcreator_infra.observability import Observability
 from agentcreator_infra.retention import retention
 from agentcreator_infra.secrets import LangfuseSecret, RedeployOnSecretChange
@@ -23,6 +25,9 @@ if TYPE_CHECKING:
     from constructs import Construct
 
     from agentcreator_infra.settings import Settings
+
+
+IMAGE_ASSET_REPOSITORIES = "cdk-*-container-assets-*"  # the bootstrap template's repository name
 
 
 class AgentCreatorStack(Stack):
@@ -43,9 +48,11 @@ class AgentCreatorStack(Stack):
         )
         Tags.of(self).add("project", "agentcreator")
         Tags.of(self).add("environment", settings.name)
+        self.encryption = EnvironmentKey(self, "Encryption", settings=settings)
+        key = self.encryption.key
         self.vpc = self._vpc(settings)
         self.collector = collector_config.wiring(settings, region=self.region)
-        self.secrets = LangfuseSecret(self, "Langfuse", settings=settings)
+        self.secrets = LangfuseSecret(self, "Langfuse", settings=settings, key=key)
         self.service = AgentCreatorService(
             self,
             "Service",
@@ -54,6 +61,7 @@ class AgentCreatorStack(Stack):
             collector=self.collector,
             langfuse_secret=self.secrets.secret,
             build_context=build_context,
+            key=key,
         )
         self.redeploy = RedeployOnSecretChange(
             self,
@@ -62,6 +70,7 @@ class AgentCreatorStack(Stack):
             secret=self.secrets.secret,
             secret_name=self.secrets.secret_name,
             service=self.service.service,
+            key=key,
         )
         self.observability = Observability(
             self,
@@ -69,6 +78,7 @@ class AgentCreatorStack(Stack):
             settings=settings,
             service=self.service,
             collector=self.collector,
+            key=key,
         )
         self.canary: CanaryChecker | None = None
         if settings.canary is not None:
@@ -82,7 +92,10 @@ class AgentCreatorStack(Stack):
                 langfuse_secret=self.secrets.secret if settings.langfuse_enabled else None,
                 topic=self.observability.topic,
                 dashboard=self.observability.dashboard,
+                key=key,
             )
+        if settings.security.ecr_scan_on_push:
+            self._scan_image_assets_on_push()
         nag_acknowledgements.acknowledge(self)
         self._outputs(settings)
 
@@ -96,7 +109,7 @@ class AgentCreatorStack(Stack):
             ),
             "DashboardName": dashboard.dashboard_name,
             "AlarmTopicArn": self.observability.topic.topic_arn,
-            "InternalUrl": f"http://{self.service.load_balancer.load_balancer_dns_name}",
+            "InternalUrl": self.service.url,
             "LangfuseSecretName": self.secrets.secret_name,
             "ClusterName": self.service.cluster.cluster_name,
             "ServiceName": self.service.service.service_name,
@@ -104,6 +117,25 @@ class AgentCreatorStack(Stack):
         }
         for key, value in outputs.items():
             CfnOutput(self, key, value=value)
+
+    def _scan_image_assets_on_push(self) -> None:
+        """The app image lives in the CDK bootstrap repository, which this stack does not own; a
+        registry rule makes ECR scan every push to the asset repositories (account-wide)."""
+        ecr.CfnRegistryScanningConfiguration(
+            self,
+            "ImageScanning",
+            scan_type="BASIC",
+            rules=[
+                ecr.CfnRegistryScanningConfiguration.ScanningRuleProperty(
+                    scan_frequency="SCAN_ON_PUSH",
+                    repository_filters=[
+                        ecr.CfnRegistryScanningConfiguration.RepositoryFilterProperty(
+                            filter=IMAGE_ASSET_REPOSITORIES, filter_type="WILDCARD"
+                        )
+                    ],
+                )
+            ],
+        )
 
     def _vpc(self, settings: Settings) -> ec2.IVpc:
         if settings.vpc_id:
@@ -124,7 +156,10 @@ class AgentCreatorStack(Stack):
         vpc.add_flow_log(
             "FlowLog",
             destination=ec2.FlowLogDestination.to_cloud_watch_logs(
-                logs.LogGroup(self, "FlowLogs", retention=retention(settings.log_retention_days))
+                logs.LogGroup(
+                    self, "FlowLogs", retention=retention(settings.log_retention_days),
+                    encryption_key=self.encryption.key,
+                )
             ),
             traffic_type=ec2.FlowLogTrafficType.REJECT,
         )

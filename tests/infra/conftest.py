@@ -44,6 +44,7 @@ class Synthesized:
     templates: dict[str, Any]  # env -> aws_cdk.assertions.Template
     raw: dict[str, dict]  # env -> template JSON
     stacks: dict[str, Any]  # env -> AgentCreatorStack
+    settings: dict[str, Any]  # env -> Settings
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +65,8 @@ def synthesize(infra_app: Any, outdir: Path, context: dict | None = None) -> Syn
     stacks = {child.node.id.removeprefix("AgentCreator-"): child for child in app.node.children
               if child.node.id.startswith("AgentCreator-")}
     raw = {env: json.loads((outdir / f"AgentCreator-{env}.template.json").read_text()) for env in stacks}
-    return Synthesized(app, outdir, {env: Template.from_json(raw[env]) for env in raw}, raw, stacks)
+    settings = {s.name: s for s in infra_app.environments(app)}
+    return Synthesized(app, outdir, {env: Template.from_json(raw[env]) for env in raw}, raw, stacks, settings)
 
 
 @pytest.fixture(scope="session")
@@ -72,15 +74,33 @@ def synthesized(infra_app: Any, tmp_path_factory: pytest.TempPathFactory) -> Syn
     return synthesize(infra_app, tmp_path_factory.mktemp("cdk.out"))
 
 
+QA_KEY_ARN = "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+QA_CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:111111111111:certificate/1234abcd-12ab-34cd-56ef-1234567890ab"
+LAB_CERTIFICATE_ARN = "arn:aws:acm:ap-southeast-5:222222222222:certificate/1234abcd-12ab-34cd-56ef-1234567890ab"
+VARIANTS = ("qa", "lab")
+
+
 @pytest.fixture(scope="session")
 def variant(infra_app: Any, cdk_context: dict, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """One more environment the defaults do not cover: Langfuse off, explicit account and region."""
-    base = dict(cdk_context["agentcreator:environments"]["dev"])
-    base.update(
-        account="111111111111", region="eu-west-1", availability_zones=["eu-west-1a", "eu-west-1b"],
-        langfuse={"enabled": False}, bedrock_model_id="eu.amazon.nova-pro-v1:0", transaction_search=True,
-    )
-    context = {"agentcreator:environments": {"qa": base}}
+    """Environments the defaults do not cover, in one app.
+
+    qa: explicit account and an older region, Langfuse off, an imported KMS key, TLS with port 80
+    redirecting. lab: a region opened after August 2022, no customer key, no ALB access logs,
+    TLS with port 80 closed.
+    """
+    dev = cdk_context["agentcreator:environments"]["dev"]
+    qa = {
+        **dev, "account": "111111111111", "region": "eu-west-1", "availability_zones": ["eu-west-1a", "eu-west-1b"],
+        "langfuse": {"enabled": False}, "bedrock_model_id": "eu.amazon.nova-pro-v1:0", "transaction_search": True,
+        "security": {"kms_key": QA_KEY_ARN, "certificate_arn": QA_CERTIFICATE_ARN, "http": "redirect"},
+    }
+    lab = {
+        **dev, "account": "222222222222", "region": "ap-southeast-5",
+        "availability_zones": ["ap-southeast-5a", "ap-southeast-5b"],
+        "security": {"kms_key": "none", "alb_access_logs": False, "certificate_arn": LAB_CERTIFICATE_ARN,
+                     "lambda_reserved_concurrency": 2},
+    }
+    context = {"agentcreator:environments": {"qa": qa, "lab": lab}}
     return synthesize(infra_app, tmp_path_factory.mktemp("cdk.out.variant"), context)
 
 
@@ -108,3 +128,13 @@ def containers(template: dict) -> dict[str, dict]:
 
 def environment_of(container: dict) -> dict[str, Any]:
     return {e["Name"]: e["Value"] for e in container.get("Environment", [])}
+
+
+def ref(resource: dict | str) -> str | None:
+    """The logical id behind a {"Ref": id} or {"Fn::GetAtt": [id, attr]}."""
+    if isinstance(resource, dict):
+        if "Ref" in resource:
+            return resource["Ref"]
+        if "Fn::GetAtt" in resource:
+            return resource["Fn::GetAtt"][0]
+    return None
