@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
@@ -132,7 +132,15 @@ class CanaryChecker(Construct):
             "METRIC_NAMESPACE": readback.METRIC_NAMESPACE,
         }
         if secret is not None and settings.langfuse_host:
-            secret.grant_read(self.role)  # with the key: kms:Decrypt through Secrets Manager too
+            self.role.add_to_policy(
+                iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn])
+            )
+            if self._key is not None:  # the secret is encrypted with it: decrypt, through Secrets Manager only
+                via = f"secretsmanager.{Stack.of(self).region}.amazonaws.com"
+                self.role.add_to_policy(iam.PolicyStatement(
+                    actions=["kms:Decrypt"], resources=[self._key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": via}},
+                ))
             environment |= {"LANGFUSE_HOST": settings.langfuse_host, "LANGFUSE_SECRET_ARN": secret.secret_arn}
         return lambda_.Function(
             self,

@@ -79,7 +79,12 @@ def test_the_checker_may_read_backends_write_its_metrics_and_nothing_else(synthe
          "xray:StartTraceRetrieval"),
         ("cloudwatch:PutMetricData",),
         ("secretsmanager:GetSecretValue",),
+        # the environment key (docs/security.md): the secret through Secrets Manager, and dead letters
+        ("kms:Decrypt",),
+        ("kms:Decrypt", "kms:GenerateDataKey"),
+        ("sqs:SendMessage",),
     }
+    assert by_action[("kms:Decrypt",)]["Condition"]["StringEquals"]["kms:ViaService"]
     metrics = by_action[("cloudwatch:PutMetricData",)]
     assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": NAMESPACE}}
     secret = next(iter(resources(raw, "AWS::SecretsManager::Secret")))

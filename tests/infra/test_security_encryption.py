@@ -42,30 +42,35 @@ def test_shipped_environments_create_their_own_rotating_key(synthesized, env):
 def test_every_log_group_uses_the_environment_key(synthesized, variant, env):
     raw, settings = _env(synthesized, variant, env)
     groups = resources(raw, "AWS::Logs::LogGroup")
-    # app, collector, collector metrics, the redeploy function and the VPC flow logs
-    assert len(groups) == 5
     expected = _key_reference(raw, settings)
     for name, group in groups.items():
         assert group["Properties"].get("KmsKeyId") == expected, name
         assert group["Properties"]["RetentionInDays"] == settings.log_retention_days, name
+    # ... and each one is accounted for: the containers', each function's, the VPC flow logs
     task = one(raw, "AWS::ECS::TaskDefinition")["Properties"]
     used = {ref(c["LogConfiguration"]["Options"]["awslogs-group"]) for c in task["ContainerDefinitions"]}
-    used.add(ref(one(raw, "AWS::Lambda::Function")["Properties"]["LoggingConfig"]["LogGroup"]))
+    functions = resources(raw, "AWS::Lambda::Function").values()
+    used |= {ref(f["Properties"]["LoggingConfig"]["LogGroup"]) for f in functions}
     used.add(ref(one(raw, "AWS::EC2::FlowLog")["Properties"]["LogGroupName"]))
-    assert used <= set(groups) and len(used) == 4
+    emf = [k for k, v in groups.items() if v["Properties"].get("LogGroupName", "").endswith("/collector-metrics")]
+    assert set(groups) == used | set(emf) and len(emf) == 1
+    assert len(used) == 2 + len(functions) + 1
 
 
 @pytest.mark.parametrize("env", ALL)
-def test_secret_queue_and_function_environment_use_the_environment_key(synthesized, variant, env):
+def test_secret_queues_and_function_environments_use_the_environment_key(synthesized, variant, env):
     raw, settings = _env(synthesized, variant, env)
     expected = _key_reference(raw, settings)
     assert one(raw, "AWS::SecretsManager::Secret")["Properties"].get("KmsKeyId") == expected
-    assert one(raw, "AWS::Lambda::Function")["Properties"].get("KmsKeyArn") == expected
-    queue = one(raw, "AWS::SQS::Queue")["Properties"]
-    if expected is None:
-        assert queue["SqsManagedSseEnabled"] is True
-    else:
-        assert queue["KmsMasterKeyId"] == expected
+    for function in resources(raw, "AWS::Lambda::Function").values():
+        assert function["Properties"].get("KmsKeyArn") == expected
+    queues = resources(raw, "AWS::SQS::Queue").values()
+    assert queues
+    for queue in queues:
+        if expected is None:
+            assert queue["Properties"]["SqsManagedSseEnabled"] is True
+        else:
+            assert queue["Properties"]["KmsMasterKeyId"] == expected
 
 
 @pytest.mark.parametrize("env", ALL)

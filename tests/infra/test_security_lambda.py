@@ -4,9 +4,12 @@ queue, reserved concurrency, an encrypted log group with retention, no secret in
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
+from agentcreator.secrets_command import secret_name
+from agentcreator_infra.canary import checker_concurrency
 from agentcreator_infra.secrets import FUNCTION_ENVIRONMENT
 from tests.infra.conftest import ENVIRONMENTS, VARIANTS, ref, resources
 
@@ -50,16 +53,25 @@ def test_reserved_concurrency_and_bounded_async_retries(synthesized, variant, en
     raw, settings = _env(synthesized, variant, env)
     configs = {ref(c["Properties"]["FunctionName"]): c["Properties"]
                for c in resources(raw, "AWS::Lambda::EventInvokeConfig").values()}
-    for name, function in _functions(raw).items():
-        assert function["Properties"]["ReservedConcurrentExecutions"] == settings.security.lambda_reserved_concurrency
+    functions = _functions(raw)
+    for name, function in functions.items():
+        reserved = function["Properties"]["ReservedConcurrentExecutions"]
+        if name.startswith("Redeploy"):  # one redeploy at a time is all it needs
+            assert reserved == settings.security.lambda_reserved_concurrency
+        else:  # the canary checker: every task's canary may be in flight at once
+            assert name.startswith("Canary")
+            assert reserved == checker_concurrency(settings, settings.canary) > settings.max_count
         assert configs[name]["MaximumRetryAttempts"] <= 2
         assert configs[name]["MaximumEventAgeInSeconds"] <= 3600
+    assert len(functions) == 1 + (settings.canary is not None)
 
 
 @pytest.mark.parametrize("env", ALL)
 def test_each_function_logs_to_its_own_group_with_retention_and_the_key(synthesized, variant, env):
     raw, settings = _env(synthesized, variant, env)
     groups = resources(raw, "AWS::Logs::LogGroup")
+    own = [ref(f["Properties"]["LoggingConfig"]["LogGroup"]) for f in _functions(raw).values()]
+    assert len(set(own)) == len(own)
     for function in _functions(raw).values():
         group = groups[ref(function["Properties"]["LoggingConfig"]["LogGroup"])]["Properties"]
         assert group["RetentionInDays"] == settings.log_retention_days
@@ -67,25 +79,35 @@ def test_each_function_logs_to_its_own_group_with_retention_and_the_key(synthesi
         assert ("KmsKeyArn" in function["Properties"]) == (settings.security.kms_key != "none")
 
 
+_SECRETISH = re.compile(r"SECRET|TOKEN|PASSWORD|KEY|AUTH", re.IGNORECASE)
+
+
 @pytest.mark.parametrize("env", ALL)
-def test_function_environment_holds_identifiers_only(synthesized, variant, env):
-    raw, _ = _env(synthesized, variant, env)
+def test_function_environments_hold_identifiers_only(synthesized, variant, env):
+    raw, settings = _env(synthesized, variant, env)
     secret = next(iter(resources(raw, "AWS::SecretsManager::Secret")))
-    for function in _functions(raw).values():
+    for name, function in _functions(raw).items():
         variables = function["Properties"]["Environment"]["Variables"]
-        assert set(variables) == set(FUNCTION_ENVIRONMENT)
-        assert variables["SECRET_ARN"] == {"Ref": secret}  # a Ref to a secret is its ARN, not its value
+        if name.startswith("Redeploy"):
+            assert set(variables) == set(FUNCTION_ENVIRONMENT)
         assert "resolve:secretsmanager" not in json.dumps(variables)
+        for variable, value in variables.items():
+            if _SECRETISH.search(variable):
+                # a Ref to a secret is its ARN, not its value; the name is the shared convention
+                assert value in ({"Ref": secret}, secret_name(env)), (name, variable)
 
 
 @pytest.mark.parametrize("env", ["prod", "qa"])
-def test_the_function_may_encrypt_dead_letters_with_the_key(synthesized, variant, env):
+def test_each_function_may_encrypt_its_dead_letters_with_the_key(synthesized, variant, env):
     raw, settings = _env(synthesized, variant, env)
-    (function,) = _functions(raw).values()
-    role = ref(function["Properties"]["Role"])
-    statements = [s for p in resources(raw, "AWS::IAM::Policy").values() if {"Ref": role} in p["Properties"]["Roles"]
-                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
-    kms = [s for s in statements if "kms:GenerateDataKey" in s["Action"]]
-    assert len(kms) == 1 and set(kms[0]["Action"]) == {"kms:GenerateDataKey", "kms:Decrypt"}
-    if settings.security.imported_key_arn:
-        assert kms[0]["Resource"] == settings.security.imported_key_arn
+    for name, function in _functions(raw).items():
+        role = ref(function["Properties"]["Role"])
+        policies = [p["Properties"] for p in resources(raw, "AWS::IAM::Policy").values()]
+        statements = [s for p in policies if {"Ref": role} in p["Roles"] for s in p["PolicyDocument"]["Statement"]]
+        kms = [s for s in statements if "kms:GenerateDataKey" in s["Action"]]
+        assert len(kms) == 1 and set(kms[0]["Action"]) == {"kms:GenerateDataKey", "kms:Decrypt"}, name
+        if settings.security.imported_key_arn:
+            assert kms[0]["Resource"] == settings.security.imported_key_arn
+        queue = ref(function["Properties"]["DeadLetterConfig"]["TargetArn"])
+        assert {"Action": "sqs:SendMessage", "Effect": "Allow", "Resource": {"Fn::GetAtt": [queue, "Arn"]}} \
+            in statements, name
