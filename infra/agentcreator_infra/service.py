@@ -163,7 +163,7 @@ class AgentCreatorService(Construct):
             # Logs go to stdout and no component keeps state on disk (no file_storage, no file
             # exporter), so the collector writes nowhere and needs no capability.
             readonly_root_filesystem=True,
-            linux_parameters=self._linux_parameters("CollectorLinux", init_process=False),
+            linux_parameters=self._linux_parameters("CollectorLinux"),
         )
         self.app_container = self.task_definition.add_container(
             "App",
@@ -192,8 +192,10 @@ class AgentCreatorService(Construct):
             # Code the model writes runs in here: nothing on the root filesystem may change, and
             # the one writable place is a task volume at /tmp (Fargate has no tmpfs mounts).
             readonly_root_filesystem=True,
-            # An init process reaps the sandbox's orphaned grandchildren.
-            linux_parameters=self._linux_parameters("AppLinux", init_process=True),
+            # No init process (docs/sandbox.md): docker-init as PID 1 would run as the app's uid,
+            # be dumpable and hold the task's environment, credentials URI included. The code
+            # interpreter's zygote is a subreaper and reaps its own orphans.
+            linux_parameters=self._linux_parameters("AppLinux"),
         )
         self.task_definition.add_volume(name=APP_SCRATCH_VOLUME)  # no host: the task's ephemeral storage
         self.app_container.add_mount_points(
@@ -235,11 +237,11 @@ class AgentCreatorService(Construct):
 
         self._add_load_balancer(settings, vpc)
 
-    def _linux_parameters(self, construct_id: str, *, init_process: bool) -> ecs.LinuxParameters:
+    def _linux_parameters(self, construct_id: str) -> ecs.LinuxParameters:
         """No Linux capabilities at all: neither container binds a low port or changes ownership.
         Fargate refuses `privileged` and Docker's no-new-privileges option; with an empty
-        bounding set a setuid binary gains no capability either."""
-        parameters = ecs.LinuxParameters(self, construct_id, init_process_enabled=init_process or None)
+        bounding set a setuid binary gains no capability either. No init process in either."""
+        parameters = ecs.LinuxParameters(self, construct_id)
         parameters.drop_capabilities(ecs.Capability.ALL)
         return parameters
 

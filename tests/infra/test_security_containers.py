@@ -1,5 +1,5 @@
 """Containers: read-only root filesystems with explicit writable volumes, no Linux capabilities,
-an init process in the app, botocore's config paths pinned to the read-only root, and the image
+no init process, botocore's config paths pinned to the read-only root, and the image
 scanned on push."""
 
 from __future__ import annotations
@@ -39,7 +39,15 @@ def test_the_app_writes_only_to_its_task_volume_at_tmp(synthesized, variant, env
     volumes = one(raw, "AWS::ECS::TaskDefinition")["Properties"]["Volumes"]
     # no host path, no EFS: Fargate backs it with the task's own ephemeral storage
     assert volumes == [{"Name": "app-tmp"}]
-    assert app["LinuxParameters"]["InitProcessEnabled"] is True
+
+
+@pytest.mark.parametrize("env", ALL)
+def test_no_container_runs_an_init_process(synthesized, variant, env):
+    # docker-init as PID 1 would run as the app's uid, be dumpable (readable through /proc and
+    # ptrace by sandboxed code) and hold the task's environment with the credentials URI
+    for name, container in containers(_raw(synthesized, variant, env)).items():
+        assert container["LinuxParameters"].get("InitProcessEnabled") is not True, name
+        assert "InitProcessEnabled" not in container["LinuxParameters"], name
 
 
 @pytest.mark.parametrize("env", ALL)
@@ -64,7 +72,7 @@ def test_the_app_runs_as_the_images_unprivileged_user(synthesized, variant, env)
 @pytest.mark.parametrize("env", ALL)
 def test_the_collector_needs_no_writable_path(synthesized, variant, env):
     collector = containers(_raw(synthesized, variant, env))["collector"]
-    assert "MountPoints" not in collector and "InitProcessEnabled" not in collector["LinuxParameters"]
+    assert "MountPoints" not in collector
     config = yaml.safe_load(environment_of(collector)["AOT_CONFIG_CONTENT"])
     components = {name.split("/")[0] for section in ("extensions", "exporters", "receivers")
                   for name in config.get(section) or {}}
