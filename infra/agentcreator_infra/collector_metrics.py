@@ -10,6 +10,7 @@ from __future__ import annotations
 
 ACCEPTED_SPANS = "otelcol_receiver_accepted_spans"
 RECEIVER_REFUSED_SPANS = "otelcol_receiver_refused_spans"
+RECEIVER_FAILED_SPANS = "otelcol_receiver_failed_spans"
 MEMORY_LIMITER_REFUSED_SPANS = "otelcol_processor_memory_limiter_refused_spans"
 DROPPED_TOO_EARLY = "otelcol_processor_tail_sampling_sampling_trace_dropped_too_early"
 SENT_SPANS = "otelcol_exporter_sent_spans"

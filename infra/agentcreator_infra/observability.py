@@ -110,8 +110,9 @@ class Observability(Construct):
         return {
             "accepted": self._collector(cm.ACCEPTED_SPANS).with_(label="accepted"),
             "refused": cw.MathExpression(
-                expression="FILL(r, 0) + FILL(m, 0)",
+                expression="FILL(r, 0) + FILL(f, 0) + FILL(m, 0)",
                 using_metrics={"r": self._collector(cm.RECEIVER_REFUSED_SPANS),
+                               "f": self._collector(cm.RECEIVER_FAILED_SPANS),
                                "m": self._collector(cm.MEMORY_LIMITER_REFUSED_SPANS)},
                 label="refused", period=_MINUTE,
             ),

@@ -64,6 +64,7 @@ def test_unknown_env_context_fails_with_a_clear_message(infra_app):
         ({"vpc": {"id": "vpc-0123456789abcdef0"}}, "needs `account` and `region`"),
         ({"account": "123"}, "12 digits"),
         ({"colour": "blue"}, "unknown keys"),
+        ({"xray_mode": "daemon"}, "`xray_mode` must be one of otlp, awsxray"),
     ],
 )
 def test_invalid_settings_fail_synth_with_the_key_named(cdk_context, change, message):
@@ -99,3 +100,10 @@ def test_deploy_doc_covers_deploy_keys_rotation_dashboard_and_cloudtrail():
     for needed in ("npx aws-cdk deploy AgentCreator-prod", "-c env=", "agentcreator secrets set-langfuse",
                    "Rotating", "AgentCreator-<env>", "CloudTrail", "agentcreator/<env>/langfuse-otlp-authorization"):
         assert needed in doc, needed
+
+
+def test_infra_and_collector_agree_on_the_xray_modes():
+    from agentcreator.collector import DEFAULT_XRAY_MODE, XRAY_MODES
+    from agentcreator_infra.settings import XRAY_MODES as INFRA_XRAY_MODES
+
+    assert INFRA_XRAY_MODES == XRAY_MODES and INFRA_XRAY_MODES[0] == DEFAULT_XRAY_MODE

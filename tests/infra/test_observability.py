@@ -112,7 +112,7 @@ def test_missing_collector_metrics_are_themselves_alarmed(synthesized, env):
                  and a["Properties"].get("TreatMissingData") == "breaching"]
     assert len(heartbeat) == 1
     alarm = heartbeat[0]
-    assert alarm["MetricName"] in load_metrics(CONFIG_PATH.parent / "adot-metrics.txt").always
+    assert alarm["MetricName"] in load_metrics(CONFIG_PATH.parent / "adot-metrics.txt").at_start
     assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
         "SampleCount", "LessThanThreshold", 1)
 

@@ -13,23 +13,24 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pathlib import Path
 
-_WHEN = ("always", "after-first")
+_WHEN = ("start", "traffic", "after-first")
 
 
 @dataclass(frozen=True)
 class AdotMetrics:
     version: str
     names: frozenset[str]
-    always: frozenset[str]  # present from the first scrape
+    at_start: frozenset[str]  # present from the first scrape
+    with_traffic: frozenset[str]  # present once spans have passed through
     losses: frozenset[str]  # counts spans the collector loses or refuses
 
 
 @functools.lru_cache(maxsize=4)
 def load_metrics(path: Path) -> AdotMetrics:
-    """Parse `version vX.Y.Z` and `metric NAME always|after-first [loss]` lines; anything else is an error."""
+    """Parse `version vX.Y.Z` and `metric NAME start|traffic|after-first [loss]` lines; anything else is an error."""
     version = ""
     names: set[str] = set()
-    always: set[str] = set()
+    when: dict[str, set[str]] = {kind: set() for kind in _WHEN}
     losses: set[str] = set()
     for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         words = raw.split("#", 1)[0].split()
@@ -39,12 +40,12 @@ def load_metrics(path: Path) -> AdotMetrics:
             version = words[1]
         elif words[0] == "metric" and len(words) in (3, 4) and words[2] in _WHEN and words[3:] in ([], ["loss"]):
             names.add(words[1])
-            if words[2] == "always":
-                always.add(words[1])
+            when[words[2]].add(words[1])
             if words[3:]:
                 losses.add(words[1])
         else:
-            raise ValueError(f"{path}:{number}: expected 'version vX.Y.Z' or 'metric NAME always|after-first [loss]'")
+            raise ValueError(f"{path}:{number}: expected 'version vX.Y.Z' or 'metric NAME {'|'.join(_WHEN)} [loss]'")
     if not version:
         raise ValueError(f"{path}: no 'version' line")
-    return AdotMetrics(version, frozenset(names), frozenset(always), frozenset(losses))
+    return AdotMetrics(version, frozenset(names), frozenset(when["start"]), frozenset(when["traffic"]),
+                       frozenset(losses))
