@@ -124,8 +124,19 @@ attempt("signal zygote", lambda: os.kill(ZYGOTE, 0))
 attempt("kill app's group", lambda: os.killpg(os.getpgid(APP), signal.SIGTERM))
 attempt("tgkill app", lambda: libc.syscall(234, APP, APP, 0))
 attempt("everyone", lambda: os.kill(-1, signal.SIGKILL))
+attempt("renice app", lambda: os.setpriority(os.PRIO_PROCESS, APP, 19) or "reniced")
+attempt("renice zygote", lambda: os.setpriority(os.PRIO_PROCESS, ZYGOTE, 19) or "reniced")
+attempt("renice own group", lambda: os.setpriority(os.PRIO_PGRP, 0, 19) or "reniced")
+attempt("renice the uid", lambda: os.setpriority(os.PRIO_USER, 0, 19) or "reniced")
+attempt("pin app", lambda: os.sched_setaffinity(APP, {0}) or "pinned")
+attempt("app's scheduler", lambda: os.sched_setscheduler(APP, os.SCHED_IDLE, os.sched_param(0)) or "idle")
+attempt("app's io priority", lambda: libc.syscall(251, 1, APP, 7 | (3 << 13)))
+attempt("group's io priority", lambda: libc.syscall(251, 2, 0, 7 | (3 << 13)))
+attempt("own priority", lambda: os.setpriority(os.PRIO_PROCESS, 0, 19) or "reniced")
 """,
-        ["signal app", "signal zygote", "kill app's group", "tgkill app", "everyone"],
+        ["signal app", "signal zygote", "kill app's group", "tgkill app", "everyone", "renice app", "renice zygote",
+         "renice own group", "renice the uid", "pin app", "app's scheduler", "app's io priority",
+         "group's io priority"],
     ),
     "processes that outlive the run": (
         """
@@ -346,6 +357,10 @@ def test_every_step_of_the_attack_is_blocked(attacked: tuple[str, dict], attack:
 def test_processes_cannot_be_started_yet_threads_still_work(attacked: tuple[str, dict]) -> None:
     seen = attacked[1]["attacks"]["processes that outlive the run"]
     assert "still here 1" in seen["stdout"]
+
+
+def test_a_run_may_still_lower_its_own_priority(attacked: tuple[str, dict]) -> None:
+    assert "own priority" in _verdicts(attacked[1]["attacks"]["signals"]["stdout"], "REACHED")
 
 
 def test_nothing_reached_the_listener_the_home_or_the_shared_tmp(attacked: tuple[str, dict]) -> None:

@@ -8,7 +8,8 @@ run gets, on top of its resource limits:
   ``mem`` or ``fd`` and cannot ptrace them;
 - ``seccomp``: a filter (after ``PR_SET_NO_NEW_PRIVS``) that refuses sockets, new processes
   (threads stay allowed), exec, signals to any other process, ptrace and cross-process memory or
-  descriptor access, limits on other processes, chmod, namespaces, mounts, io_uring and BPF;
+  descriptor access, limits or scheduling of other processes, chmod, namespaces, mounts, io_uring
+  and BPF;
 - ``landlock`` where the kernel has it (5.13+): writes only in the run's directory, reads only in
   the interpreter's library directories, no TCP, and no signals or abstract sockets out of the run.
 
@@ -29,6 +30,7 @@ REQUIRED = ("non_dumpable", "seccomp")
 _PR_SET_DUMPABLE = 4
 _PR_SET_NO_NEW_PRIVS = 38
 _CLONE_THREAD = 0x00010000
+_PRIO_PROCESS, _IOPRIO_WHO_PROCESS = 0, 1
 _LIBC = ctypes.CDLL(None, use_errno=True)
 _seccomp: Any = False  # not yet imported
 _rules: list[tuple[int, int, tuple[Any, ...]]] = []
@@ -123,6 +125,13 @@ def _rule_table(seccomp: Any) -> list[tuple[int, int, tuple[Any, ...]]]:
         (eperm, "rt_sigqueueinfo", ((0, seccomp.NE, "pid"),)),
         (eperm, "rt_tgsigqueueinfo", ((0, seccomp.NE, "pid"),)),
         (eperm, "prlimit64", ((0, seccomp.NE, 0),)),
+        # Scheduling, likewise: renicing or pinning the application would slow every later invocation.
+        (eperm, "setpriority", ((0, seccomp.NE, _PRIO_PROCESS),)),
+        (eperm, "setpriority", ((1, seccomp.NE, 0),)),
+        (eperm, "ioprio_set", ((0, seccomp.NE, _IOPRIO_WHO_PROCESS),)),
+        (eperm, "ioprio_set", ((1, seccomp.NE, 0),)),
+        *((eperm, name, ((0, seccomp.NE, 0),))
+          for name in ("sched_setaffinity", "sched_setscheduler", "sched_setparam", "sched_setattr")),
         (eperm, "prctl", ((0, seccomp.EQ, _PR_SET_DUMPABLE),)),
     ]
     table = []
