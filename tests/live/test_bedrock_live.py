@@ -43,7 +43,7 @@ def test_one_stage_against_bedrock_carries_the_bedrock_attributes(live_model):
     from agentcreator.pipeline import lm_hooks
     from agentcreator.pipeline import signatures as sig
     from agentcreator.pipeline.lm import build_lm
-    from agentcreator.pipeline.stages import PARSE_VOICE, stage_span
+    from agentcreator.pipeline.stages import PARSE_VOICE_PERSONALITY, stage_span
     from agentcreator.pipeline.usage import SpanUsageTracker
     from agentcreator.telemetry.setup import ensure_dspy_instrumented
 
@@ -54,14 +54,14 @@ def test_one_stage_against_bedrock_carries_the_bedrock_attributes(live_model):
     try:
         tracker = SpanUsageTracker()
         with dspy.context(lm=build_lm(live_model, settings), usage_tracker=tracker, disable_history=True), \
-                stage_span(PARSE_VOICE, 1):
+                stage_span(PARSE_VOICE_PERSONALITY, 1):
             result = dspy.Predict(sig.ParseVoicePersonality)(voice_personality="Warm, calm and concise.")
     finally:
         telemetry.shutdown()
         lm_hooks.uninstall()
     assert result.voice_profile
     spans = exporter.get_finished_spans()
-    (stage,) = [s for s in spans if s.name == PARSE_VOICE]
+    (stage,) = [s for s in spans if s.name == PARSE_VOICE_PERSONALITY]
     assert stage.status.status_code is StatusCode.OK
     llm = [s for s in spans if s.attributes.get("openinference.span.kind") == "LLM"]
     assert llm

@@ -1,4 +1,4 @@
-"""The trace contract of DESIGN §3, asserted on the offline pipeline with the loops at their limits."""
+"""The trace contract (docs/trace.md), asserted on the offline pipeline with the loops at their limits."""
 
 from __future__ import annotations
 
@@ -185,3 +185,13 @@ def test_instrumentation_wraps_only_the_lm_and_shutdown_undoes_it() -> None:
     assert not wrapped(dspy.ChatAdapter.__mro__[1], "__call__")
     telemetry.shutdown()
     assert not wrapped(dspy.LM, "__call__")
+
+
+def test_a_stage_has_one_spelling_in_spans_attributes_and_options(full_run) -> None:
+    from agentcreator.pipeline.stages import STAGES, stage_slug
+
+    for span in full_run.spans:
+        if span.name in STAGES:
+            assert span.attributes["agentcreator.stage"] == span.name.lower().replace(" ", "_")
+    run = run_pipeline(f"offline:fail_stage={stage_slug('Parse Voice Personality')}")
+    assert run.error is not None and run.error.stage == "Parse Voice Personality"

@@ -25,7 +25,7 @@ from agentcreator.pipeline.stages import (
     GENERATE_CODE,
     GENERATE_PROMPT,
     PARSE_SOP,
-    PARSE_VOICE,
+    PARSE_VOICE_PERSONALITY,
     REVIEW_CODE,
     REVIEW_PLAN,
     stage_span,
@@ -83,7 +83,7 @@ def _in_thread(pool: ThreadPoolExecutor, fn: Any, *args: Any) -> Future:
 class AgentCreator(dspy.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.parse_voice = dspy.Predict(sig.ParseVoicePersonality)
+        self.parse_voice_personality = dspy.Predict(sig.ParseVoicePersonality)
         self.parse_sop = dspy.Predict(sig.ParseSOP)
         self.draft_plan = dspy.Predict(sig.DraftPlan)
         self.review_plan = dspy.Predict(sig.ReviewPlan)
@@ -152,7 +152,10 @@ class AgentCreator(dspy.Module):
         log = StageLog()
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="agentcreator-stage") as pool:
             voice_future = _in_thread(
-                pool, lambda: self._stage(PARSE_VOICE, self.parse_voice, log, voice_personality=voice_personality)
+                pool,
+                lambda: self._stage(
+                    PARSE_VOICE_PERSONALITY, self.parse_voice_personality, log, voice_personality=voice_personality
+                ),
             )
             parsed_sop = self._stage(PARSE_SOP, self.parse_sop, log, sop=sop)
             plan = self._plan_loop(parsed_sop, log)

@@ -19,20 +19,20 @@ from agentcreator.telemetry import get_tracer
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-PARSE_VOICE = "Parse Voice Personality"
+PARSE_VOICE_PERSONALITY = "Parse Voice Personality"
 PARSE_SOP = "Parse SOP"
 DRAFT_PLAN = "Draft Plan"
 REVIEW_PLAN = "Review Plan"
 GENERATE_CODE = "Generate Code"
 REVIEW_CODE = "Review Code"
 GENERATE_PROMPT = "Generate Prompt"
-STAGES = (PARSE_VOICE, PARSE_SOP, DRAFT_PLAN, REVIEW_PLAN, GENERATE_CODE, REVIEW_CODE, GENERATE_PROMPT)
+STAGES = (PARSE_VOICE_PERSONALITY, PARSE_SOP, DRAFT_PLAN, REVIEW_PLAN, GENERATE_CODE, REVIEW_CODE, GENERATE_PROMPT)
 ITERATION_ATTRIBUTE = "agentcreator.iteration"
 
 
 def stage_slug(name: str) -> str:
-    """``Review Plan`` → ``review_plan``: the form options and metrics use."""
-    return name.lower().replace(" ", "_").replace("parse_voice_personality", "parse_voice")
+    """``Review Plan`` → ``review_plan``: the same name in the form options and attributes use."""
+    return name.lower().replace(" ", "_")
 
 
 @dataclass(frozen=True)
