@@ -1,13 +1,13 @@
 """Critical path: with every LM call taking 200 ms, how close is the pipeline to its LM latency?
 
 The worst case (4 plan drafts, 3 code generations) runs under full telemetry. Its critical
-path, read from the pipeline's structure (DESIGN §3 and ``pipeline/agent_creator.py``):
+path, read from the pipeline's structure (docs/trace.md and ``pipeline/agent_creator.py``):
 
     Parse Voice ∥ Parse SOP → (Draft Plan → Review Plan)×4 → (Generate Code → Review Code)×3
                                                             ∥ Generate Prompt
 
 Generate Code is a ReAct: two steps (run the self-test, finish) plus its extract call = 3.
-So 1 + 4×2 + 3×(3+1) = 21 sequential round trips; the seed's fully sequential order needs
+So 1 + 4×2 + 3×(3+1) = 21 sequential round trips; running every stage one after another needs
 1+1+4+4+3×3+3+1 = 23. The ratio divides the measured wall time by 21 × 200 ms. It is
 measured with the real code-interpreter sandbox (a child process per tool call, on the
 critical path) and, beside it, with the sandbox stubbed, to separate the two costs.

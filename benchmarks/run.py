@@ -27,7 +27,7 @@ TARGETS: dict[str, tuple[str, float, str, str]] = {
     "overhead_ratio_vs_openinference": ("<=", 1.10, "×", "full telemetry's cost / openinference alone's cost"),
     "rss_delta_mb": ("<=", 10.0, "MB", "RSS with full telemetry minus without, after 200 invocations"),
     "critical_path_ratio": ("<=", 1.05, "×", "worst-case wall time / LM latency on the critical path"),
-    "llm_round_trips_worst_case": ("<", 23, "", "sequential LLM round trips, worst case (seed order: 23)"),
+    "llm_round_trips_worst_case": ("<", 23, "", "sequential LLM round trips, worst case (all stages in sequence: 23)"),
     "concurrency_throughput_ratio": (">=", 0.9, "×", "throughput at 64 clients / (64 × at 1)"),
     "p99_latency_ratio": ("<=", 1.1, "×", "p99 latency at 64 clients / p50 at 1"),
     "outage_p99_ratio": ("<=", 1.05, "×", "p99 at 64 clients, collector black-holed / healthy"),

@@ -1,4 +1,4 @@
-"""Point 1: cdk.json, the environments context, one stack per environment, `make synth`."""
+"""cdk.json, the environments context, one stack per environment, `make synth`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Point 6: the task role holds X-Ray, the collector-metrics log group and one Bedrock model only."""
+"""The task role holds X-Ray, the collector-metrics log group and one Bedrock model only."""
 
 from __future__ import annotations
 

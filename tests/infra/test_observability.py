@@ -1,4 +1,4 @@
-"""Point 7: dashboard, alarms to SNS, optional Transaction Search."""
+"""Dashboard, alarms to SNS, optional Transaction Search."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Point 8: cdk-nag clean, cfn-lint clean, no secret material in any template."""
+"""cdk-nag clean, cfn-lint clean, no secret material in any template."""
 
 from __future__ import annotations
 

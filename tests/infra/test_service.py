@@ -1,4 +1,4 @@
-"""Point 2: cluster, Fargate service, internal ALB, circuit breaker, scaling, stop timeout."""
+"""The Fargate service: cluster, internal ALB, circuit breaker, scaling, stop timeout."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Point 3: the app container and the ADOT sidecar, their wiring, logs and config."""
+"""The app container and the ADOT sidecar, their wiring, logs and config."""
 
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ def token_count_attributes(input_tokens: int, output_tokens: int) -> Iterator[tu
 
 
 def _gen_ai_usage_attributes(input_tokens: int, output_tokens: int) -> Iterator[tuple[str, int]]:
-    """Token counts under the seed's names and current semconv."""
+    """Token counts under the older GenAI names (prompt/completion) and the current semantic conventions'."""
     yield "gen_ai.usage.input_tokens", input_tokens
     yield "gen_ai.usage.output_tokens", output_tokens
     yield "gen_ai.usage.prompt_tokens", input_tokens
@@ -53,7 +53,7 @@ def _gen_ai_usage_attributes(input_tokens: int, output_tokens: int) -> Iterator[
 
 
 def usage_attributes(input_tokens: int, output_tokens: int) -> Iterator[tuple[str, int]]:
-    """Token counts under the seed's names, current semconv and openinference's own."""
+    """Token counts under the older GenAI names, the current semantic conventions' and openinference's own."""
     yield from _gen_ai_usage_attributes(input_tokens, output_tokens)
     yield from token_count_attributes(input_tokens, output_tokens)
 
