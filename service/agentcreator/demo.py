@@ -130,8 +130,8 @@ def run_pipeline(settings: Settings, request: Any, stream: TextIO) -> DemoRun:
     from agentcreator import telemetry
     from agentcreator.pipeline import InvocationError, run_invocation
     from agentcreator.pipeline.stages import STAGES
-    from agentcreator.telemetry.progress import ProgressSpanProcessor
-    from agentcreator.telemetry.tree import render_tree
+    from agentcreator.terminal.progress import ProgressSpanProcessor
+    from agentcreator.terminal.tree import render_tree
 
     collected = InMemorySpanExporter()
     telemetry.configure_tracing(settings, extra_exporters=[collected],

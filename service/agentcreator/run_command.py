@@ -97,8 +97,8 @@ def _run(args: argparse.Namespace, settings: Settings, model: str, sop: str, voi
     from agentcreator.pipeline import InvocationError, InvocationRequest, run_invocation
     from agentcreator.pipeline.stages import STAGES
     from agentcreator.telemetry.export import JsonLinesSpanExporter
-    from agentcreator.telemetry.progress import ProgressSpanProcessor
-    from agentcreator.telemetry.tree import render_tree
+    from agentcreator.terminal.progress import ProgressSpanProcessor
+    from agentcreator.terminal.tree import render_tree
 
     collected = InMemorySpanExporter()
     exporters = [collected] + ([JsonLinesSpanExporter(trace_stream)] if trace_stream else [])
