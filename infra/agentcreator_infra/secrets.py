@@ -20,7 +20,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from agentcreator.secrets_command import secret_name
+from agentcreator.collector import secret_name
 from agentcreator_infra.functions import dead_letter_queue, hardened
 from agentcreator_infra.retention import retention
 

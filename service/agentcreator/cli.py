@@ -20,8 +20,8 @@ _COMMANDS: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("serve",), "agentcreator.runtime.command", "serve /invocations and /ping over HTTP"),
     (("doctor",), "agentcreator.doctor", "check the telemetry set-up against the current environment"),
     (("demo",), "agentcreator.demo", "run the offline pipeline into a local Phoenix and show the trace"),
-    (("collector", "check"), "agentcreator.collector.check", "validate an ADOT collector configuration"),
-    (("secrets", "set-langfuse"), "agentcreator.secrets_command", "store the Langfuse OTLP header"),
+    (("collector", "check"), "agentcreator.commands.collector_check", "validate an ADOT collector configuration"),
+    (("secrets", "set-langfuse"), "agentcreator.commands.secrets", "store the Langfuse OTLP header"),
     (("canary", "send"), "agentcreator.canary.send_command", "send one canary trace through this machine's exporter"),
     (("canary", "check"), "agentcreator.canary.check_command", "say whether a canary reached each backend, and when"),
 )

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from agentcreator.secrets_command import secret_name
+from agentcreator.collector import secret_name
 from tests.infra.conftest import ENVIRONMENTS, containers, one, resources
 
 pytestmark = pytest.mark.parametrize("env", ENVIRONMENTS)

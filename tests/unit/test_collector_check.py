@@ -6,7 +6,8 @@ import argparse
 
 import pytest
 
-from agentcreator.collector import CONFIG_PATH, check
+from agentcreator.collector import CONFIG_PATH
+from agentcreator.commands import collector_check as check
 
 
 def _run(*argv: str) -> int:

@@ -264,7 +264,7 @@ def test_importing_the_package_reads_no_files():
         "import pathlib\n"
         "def refuse(*a, **k):\n    raise AssertionError('file read at import')\n"
         "pathlib.Path.read_text = refuse\npathlib.Path.open = refuse\n"
-        "import agentcreator.collector, agentcreator.collector.check\n"
+        "import agentcreator.collector, agentcreator.commands.collector_check\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

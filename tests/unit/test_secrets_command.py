@@ -10,8 +10,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from agentcreator import secrets_command
 from agentcreator.cli import main
+from agentcreator.collector import secret_name
+from agentcreator.commands import secrets as secrets_command
 from agentcreator.config import langfuse_authorization
 
 REGION = "eu-west-1"
@@ -51,9 +52,9 @@ def test_header_is_basic_base64_of_public_and_secret():
 
 
 def test_secret_name_is_shared_with_the_stack():
-    assert secrets_command.secret_name("staging") == NAME
+    assert secret_name("staging") == NAME
     with pytest.raises(ValueError, match="environment name"):
-        secrets_command.secret_name("Prod/../x")
+        secret_name("Prod/../x")
 
 
 def test_flags_write_a_new_version_and_print_no_key(secret, capsys):

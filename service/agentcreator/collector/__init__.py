@@ -1,4 +1,5 @@
-"""The ADOT collector sidecar's configuration: pinned version, per-environment rendering, validation.
+"""The ADOT collector sidecar's deploy-time contract, shared by `infra/` and the CLI: pinned
+version, per-environment rendering, validation, and the name of the secret its Langfuse header is in.
 
 from agentcreator.collector import ADOT_IMAGE, render_config, required_env, validate_config
 text = render_config(langfuse_enabled=False, values=env)   # AOT_CONFIG_CONTENT; ValueError on a bad value
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from agentcreator.collector._metrics import AdotMetrics, load_metrics
 from agentcreator.collector._render import render_config, required_env
+from agentcreator.collector._secrets import secret_name
 from agentcreator.collector._settings import (
     ADOT_IMAGE,
     ADOT_VERSION,
@@ -34,5 +36,6 @@ __all__ = [
     "load_metrics",
     "render_config",
     "required_env",
+    "secret_name",
     "validate_config",
 ]

@@ -15,22 +15,13 @@ import re
 import sys
 from typing import TYPE_CHECKING, TextIO
 
+from agentcreator.collector import secret_name
 from agentcreator.config import langfuse_authorization
 
 if TYPE_CHECKING:
     import argparse
 
-# Shared with infra/: the stack creates the secret under this name, the command writes to it.
-SECRET_NAME_TEMPLATE = "agentcreator/{env}/langfuse-otlp-authorization"
-ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _KEY = re.compile(r"^[\x21-\x7e]+$")  # printable, no spaces: what Langfuse issues
-
-
-def secret_name(env: str) -> str:
-    """The Secrets Manager name of ``env``'s Langfuse header secret."""
-    if not ENVIRONMENT_NAME.match(env):
-        raise ValueError(f"environment name {env!r} must match {ENVIRONMENT_NAME.pattern}")
-    return SECRET_NAME_TEMPLATE.format(env=env)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

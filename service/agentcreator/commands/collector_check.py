@@ -12,9 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from agentcreator.collector._render import render_config
-from agentcreator.collector._settings import CONFIG_PATH, XRAY_MODES
-from agentcreator.collector._validate import validate_config
+from agentcreator.collector import CONFIG_PATH, XRAY_MODES, render_config, validate_config
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
