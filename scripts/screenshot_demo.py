@@ -55,8 +55,8 @@ def main() -> int:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     chromium = _chromium(args.chromium)
 
+    from agentcreator.commands.demo import DEMO_LM, demo_settings, run_pipeline
     from agentcreator.config import SERVICE_NAME
-    from agentcreator.demo import DEMO_LM, demo_settings, run_pipeline
     from agentcreator.phoenix_server import PhoenixServer
     from agentcreator.pipeline import InvocationRequest
 

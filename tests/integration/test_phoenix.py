@@ -35,7 +35,7 @@ def phoenix(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def run(phoenix: PhoenixServer):
     """One invocation with both loops taken twice, exported by the product's own telemetry set-up."""
-    from agentcreator.demo import demo_settings, run_pipeline
+    from agentcreator.commands.demo import demo_settings, run_pipeline
     from agentcreator.pipeline import InvocationRequest
 
     request = InvocationRequest(
@@ -100,7 +100,7 @@ def test_llm_spans_show_as_llm_with_token_counts(phoenix, run, stored):
 
 
 def test_the_demo_check_agrees_and_the_trace_page_is_served(phoenix, run, stored):
-    from agentcreator.demo import check_trace
+    from agentcreator.commands.demo import check_trace
 
     verdict = check_trace(stored, run.spans, AGENT_ID)
     assert verdict.ok, verdict.lines

@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agentcreator.runtime.command import STOP_TIMEOUT_S
+from agentcreator.runtime.server import STOP_TIMEOUT_S
 
 if TYPE_CHECKING:
     import argparse

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from agentcreator.phoenix_server import PhoenixServer
 
 DEMO_LM = "offline:plan_rejections=1,code_rejections=1"
-_EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+_EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 _TRUE = {"1", "true", "yes", "on"}
 # Variables that would send the demo's spans somewhere other than the local Phoenix.
 _ROUTING = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_PROTOCOL",

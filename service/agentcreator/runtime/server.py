@@ -1,16 +1,15 @@
-"""``agentcreator serve``: the HTTP runtime on uvicorn, with a shutdown that fits ECS's stop timeout.
+"""The HTTP runtime's server: uvicorn, with a shutdown that fits ECS's stop timeout.
 
 On SIGTERM (or Ctrl-C) uvicorn stops accepting and gives in-flight invocations up to
 ``AGENTCREATOR_SHUTDOWN_GRACE_S``; then the tracer provider is flushed and shut down within
 what is left of ECS's 30 s stop timeout, and the process exits 0. A bad environment variable
 is one line on stderr and exit code 2, before anything listens. With ``--workers N`` (N > 1)
 ``supervisor`` binds the port and runs N of these servers on it, each started with the hidden
-``--listen-fd``.
+``--listen-fd``. The command line is ``agentcreator.commands.serve``.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
@@ -18,6 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import argparse
     import socket
 
 # ECS's default stopTimeout: SIGKILL follows SIGTERM after this long.
@@ -25,33 +25,6 @@ STOP_TIMEOUT_S = 30.0
 _MIN_FLUSH_S = 1.0
 _MARGIN_S = 0.5
 _log = logging.getLogger(__name__)
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
-    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080; 0 picks one)")
-    parser.add_argument(
-        "--log-level", default="info", choices=("debug", "info", "warning", "error"), help="log level (default info)"
-    )
-    parser.add_argument(
-        "--workers",
-        type=_worker_count,
-        default=None,
-        metavar="N",
-        help="server processes behind the one port (default AGENTCREATOR_WORKERS, else 1)",
-    )
-    # Internal: a worker started by the supervisor serves the listening socket it inherited.
-    parser.add_argument("--listen-fd", type=int, default=None, help=argparse.SUPPRESS)
-
-
-def _worker_count(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number of at least 1")
-    return value
 
 
 def _server_class() -> type:
