@@ -3,9 +3,9 @@
 DSPy 3.4 rebuilds a signature's system message on every LM call (each field's type rendered
 through a pydantic ``TypeAdapter``), and ``ReAct`` builds a new ``Signature`` class from a
 string (``ast.parse``, pydantic ``create_model``) to format its trajectory on every step. Neither
-changes between calls. Built once, the pipeline's CPU per invocation fell from 29 to 17 ms
-(offline LM, 15 LM calls), which is what a loaded server queues on. The messages the LM gets
-are the same, character for character: a test compares whole runs with DSPy's own classes.
+changes between calls, and rebuilding them was a large share of a loaded server's CPU (figures
+in docs/engineering-notes.md). The messages the LM gets are the same, character for character:
+a test compares whole runs with DSPy's own classes.
 """
 
 from __future__ import annotations

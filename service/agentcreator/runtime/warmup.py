@@ -4,8 +4,8 @@ Importing DSPy and LiteLLM takes seconds; the server answers /ping before this s
 first invocation that arrives meanwhile simply waits on the same imports. Then the objects
 those imports made are frozen out of the garbage collector's sight (``gc.freeze``), and once
 more after the first invocation, whose caches (DSPy's, pydantic's) live as long as the process
-too. Every full collection walked them all with every thread stopped, 77-158 ms a time, which
-was the p99 latency of a loaded server.
+too. Every full collection walked them all with every thread stopped, long enough to set a
+loaded server's p99 latency (figures in docs/engineering-notes.md).
 """
 
 from __future__ import annotations

@@ -6,18 +6,17 @@ openinference wraps ``Module.__call__``, ``Predict.forward`` and ``Adapter.__cal
 into ``input.value`` (a Predict call shows up as ``Predict(Sig).forward`` > ``Predict.forward``
 > ``ChatAdapter.__call__`` > ``LM.__call__``). Our stage span already names the step, so only
 the LLM spans (prompt, completion, model, usage) stay; that removes most of the
-instrumentation's cost per call (measured in ``benchmarks/overhead.py``). Its TOOL spans
-(``code_interpreter.__call__``, and ``finish.__call__`` for ReAct's last step) are left out too:
-the pipeline's own "Code Interpreter Tool" span is the contract's TOOL span and carries the
-tool's input and output itself (0.05-0.07 ms per LLM call measured for the pair it saved).
+instrumentation's cost per call. Its TOOL spans (``code_interpreter.__call__``, and
+``finish.__call__`` for ReAct's last step) are left out too: the pipeline's own "Code
+Interpreter Tool" span is the contract's TOOL span and carries the tool's input and output itself.
 
 The LLM span itself is built from openinference's own attribute functions, but started on the
 SDK tracer with its attributes masked once: openinference's tracer masks and sets every
 attribute twice (once for the sampler, once on its span proxy) and binds the call's arguments
 with a fresh ``inspect.signature`` each time, which cost more than the span. ``input.value``,
 ``output.value`` and ``llm.invocation_parameters`` are the same JSON from orjson (compact, where
-openinference's ``json.dumps`` puts a space after each separator): 2-5 µs instead of 24-54 µs
-for a 10-21 KB prompt.
+openinference's ``json.dumps`` puts a space after each separator), an order of magnitude faster.
+The measurements are in docs/engineering-notes.md.
 """
 
 from __future__ import annotations
