@@ -22,8 +22,8 @@ _COMMANDS: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("demo",), "agentcreator.commands.demo", "run the offline pipeline into a local Phoenix and show the trace"),
     (("collector", "check"), "agentcreator.commands.collector_check", "validate an ADOT collector configuration"),
     (("secrets", "set-langfuse"), "agentcreator.commands.secrets", "store the Langfuse OTLP header"),
-    (("canary", "send"), "agentcreator.canary.send_command", "send one canary trace through this machine's exporter"),
-    (("canary", "check"), "agentcreator.canary.check_command", "say whether a canary reached each backend, and when"),
+    (("canary", "send"), "agentcreator.commands.canary_send", "send one canary trace through this machine's exporter"),
+    (("canary", "check"), "agentcreator.commands.canary_check", "say whether a canary reached each backend, and when"),
 )
 
 

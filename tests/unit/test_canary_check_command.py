@@ -11,9 +11,9 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from agentcreator.canary.check_command import app_log_group
 from agentcreator.canary.readback import xray_trace_id
 from agentcreator.cli import main
+from agentcreator.commands.canary_check import app_log_group
 from agentcreator.config import langfuse_authorization
 from tests.support.langfuse_api import LangfuseApi
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from agentcreator.collector._metrics import AdotMetrics, load_metrics
 from agentcreator.collector._render import render_config, required_env
-from agentcreator.collector._secrets import secret_name
+from agentcreator.collector._secrets import ENVIRONMENT_NAME, secret_name
 from agentcreator.collector._settings import (
     ADOT_IMAGE,
     ADOT_VERSION,
@@ -30,6 +30,7 @@ __all__ = [
     "APP_OTLP_ENDPOINT",
     "CONFIG_PATH",
     "DEFAULT_XRAY_MODE",
+    "ENVIRONMENT_NAME",
     "INFRA_PROVIDED_ENV",
     "XRAY_MODES",
     "check_values",

@@ -84,8 +84,8 @@ def _newest_logged(session: Any, group: str) -> readback.Sent:
 
 
 def _langfuse_authorization(session: Any, env: str) -> str:
+    from agentcreator.collector import secret_name
     from agentcreator.config import langfuse_authorization
-    from agentcreator.secrets_command import secret_name
 
     public = os.environ.get("LANGFUSE_PUBLIC_KEY", "").strip()
     secret = os.environ.get("LANGFUSE_SECRET_KEY", "").strip()
@@ -105,7 +105,7 @@ def _aws_code(error: Exception) -> str:
 
 
 def _validate(args: argparse.Namespace) -> None:
-    from agentcreator.secrets_command import ENVIRONMENT_NAME
+    from agentcreator.collector import ENVIRONMENT_NAME
 
     if not ENVIRONMENT_NAME.match(args.env):
         raise _Failure(f"--env {args.env!r} is not an environment name", 2)
