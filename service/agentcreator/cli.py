@@ -16,9 +16,9 @@ from agentcreator.tools._confine import make_undumpable
 
 # (command path, module, help). A two-word path is a nested subcommand.
 _COMMANDS: tuple[tuple[tuple[str, ...], str, str], ...] = (
-    (("run",), "agentcreator.run_command", "turn an SOP and a voice description into an agent, traced"),
+    (("run",), "agentcreator.commands.run", "turn an SOP and a voice description into an agent, traced"),
     (("serve",), "agentcreator.commands.serve", "serve /invocations and /ping over HTTP"),
-    (("doctor",), "agentcreator.doctor", "check the telemetry set-up against the current environment"),
+    (("doctor",), "agentcreator.commands.doctor", "check the telemetry set-up against the current environment"),
     (("demo",), "agentcreator.commands.demo", "run the offline pipeline into a local Phoenix and show the trace"),
     (("collector", "check"), "agentcreator.commands.collector_check", "validate an ADOT collector configuration"),
     (("secrets", "set-langfuse"), "agentcreator.commands.secrets", "store the Langfuse OTLP header"),

@@ -187,9 +187,9 @@ def check_trace(stored: Sequence[dict[str, Any]], local: Sequence[Any], agent_id
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    from agentcreator.commands.run import UsageError, read_inputs
     from agentcreator.config import ConfigError
     from agentcreator.phoenix_server import PhoenixServer, phoenix_installed
-    from agentcreator.run_command import UsageError, read_inputs
 
     err = sys.stderr
     if not phoenix_installed():
