@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from agentcreator.secrets_command import secret_name
+from agentcreator.collector import secret_name
 from agentcreator_infra.canary import checker_concurrency
 from agentcreator_infra.secrets import FUNCTION_ENVIRONMENT
 from tests.infra.conftest import ENVIRONMENTS, VARIANTS, ref, resources
