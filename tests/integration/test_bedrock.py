@@ -16,6 +16,7 @@ from agentcreator.config import load_settings
 from agentcreator.pipeline import ROOT_SPAN, InvocationError, InvocationRequest, lm_hooks, run_invocation
 from agentcreator.pipeline.agent_creator import CODE_INTERPRETER_SPAN
 from agentcreator.pipeline.stages import DRAFT_PLAN, STAGES
+from agentcreator.telemetry.pricing import price_of
 from tests.support.bedrock_server import (
     FAKE_ACCESS_KEY_ID,
     parse_authorization,
@@ -120,6 +121,10 @@ def test_pipeline_on_bedrock_yields_the_trace_contract(bedrock, spans):
 
     llm = _llm_spans(spans)
     assert len(llm) == len(bedrock.successes) == len(bedrock.exchanges) == result.usage["llm_calls"]
+    price = price_of(MODEL_ID)
+    assert price is not None
+    assert result.usage["cost_usd"] == root.attributes["agentcreator.usage.cost_usd"] == pytest.approx(
+        sum(s.attributes["gen_ai.usage.cost"] for s in llm), abs=1e-8)
     stages_with_llm = Counter(_stage_of(s, by_id).name for s in llm)
     assert set(stages_with_llm) == set(STAGES)
     for span in llm:
@@ -127,7 +132,9 @@ def test_pipeline_on_bedrock_yields_the_trace_contract(bedrock, spans):
         assert a["gen_ai.system"] == a["gen_ai.provider.name"] == "aws.bedrock"
         assert a["llm.provider"] == "bedrock"
         assert a["gen_ai.request.model"] == a["llm.model_name"] == MODEL_ID
-        assert a["gen_ai.operation.name"] == "chat"
+        assert a["gen_ai.operation.name"] == "chat" and span.name == f"chat {MODEL_ID}"
+        assert a["gen_ai.usage.cost"] == pytest.approx(price.cost(a["gen_ai.usage.input_tokens"],
+                                                                  a["gen_ai.usage.output_tokens"]))
         assert a["llm.token_count.prompt"] == a["gen_ai.usage.prompt_tokens"] == a["gen_ai.usage.input_tokens"]
         assert a["llm.token_count.completion"] == a["gen_ai.usage.completion_tokens"]
         assert a["gen_ai.prompt"] and a["gen_ai.completion"]

@@ -120,6 +120,11 @@ def test_invocation_returns_the_agent_its_trace_and_a_traceparent(server: Runtim
     assert root["parent_span_id"] is None
     assert root["status_code"] == "OK"
     assert root["resource"]["service.name"] == "agentcreator-meta-agent"
+    assert root["attributes"]["gen_ai.operation.name"] == "invoke_agent"
+    llm = [span for span in mine if span["attributes"].get("openinference.span.kind") == "LLM"]
+    assert llm and all(span["name"].startswith("chat ") and span["attributes"]["gen_ai.usage.cost"] > 0
+                       for span in llm)
+    assert body["usage"]["cost_usd"] == root["attributes"]["agentcreator.usage.cost_usd"] > 0
     assert all(span["attributes"]["session.id"] == "refund-agent.v1" for span in mine)
     assert all(span["attributes"]["user.id"] == "user-42" for span in mine)
 

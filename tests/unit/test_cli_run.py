@@ -35,6 +35,10 @@ def test_run_writes_agent_json_trace_tree_and_trace_file(tmp_path, capsys, monke
     assert set(agent["agent"]) == {"plan", "code", "system_prompt"}
     assert agent["iterations"]["Draft Plan"] == 4 and agent["iterations"]["Generate Code"] == 3
     assert agent["usage"]["total_tokens"] > 0 and agent["simulated"] is True
+    assert agent["usage"]["cost_usd"] > 0
+    tokens = f"{agent['usage']['input_tokens']:,} in + {agent['usage']['output_tokens']:,} out tokens"
+    cost = f"cost ${agent['usage']['cost_usd']:.6f} (SIMULATED"
+    assert f"{agent['usage']['llm_calls']} LLM calls, {tokens}, {cost}" in err
     assert "✓ Review Plan #4" in err and "trace:" in err and "AgentCreator Invocation" in err
 
     lines = trace_file.read_text().splitlines()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from opentelemetry.trace import StatusCode
 
 from tests.unit.conftest import run_pipeline
@@ -16,8 +17,9 @@ GEN_AI_KEYS = (
     "gen_ai.system", "gen_ai.request.model", "gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens",
     "gen_ai.usage.total_tokens", "gen_ai.prompt", "gen_ai.completion", "gen_ai.provider.name",
     "gen_ai.operation.name", "gen_ai.response.model", "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens",
-    "llm.token_count.prompt", "llm.token_count.completion", "llm.token_count.total",
+    "llm.token_count.prompt", "llm.token_count.completion", "llm.token_count.total", "gen_ai.usage.cost",
 )
+LLM_SPAN = "chat agentcreator-simulated"  # semconv: "{gen_ai.operation.name} {gen_ai.request.model}"
 
 
 def _by_id(spans):
@@ -97,9 +99,41 @@ def test_every_llm_span_has_every_gen_ai_attribute_and_tokens(full_run) -> None:
         assert span.attributes["gen_ai.usage.total_tokens"] == (
             span.attributes["gen_ai.usage.prompt_tokens"] + span.attributes["gen_ai.usage.completion_tokens"]
         )
-        assert span.attributes["gen_ai.system"] == "agentcreator.offline (simulated)"
+        assert span.attributes["gen_ai.system"] == span.attributes["gen_ai.provider.name"] == (
+            "agentcreator.offline (simulated)")
         assert "simulated" in span.attributes["llm.model_name"]
         assert span.attributes["gen_ai.operation.name"] == "chat"
+        assert span.name == f"chat {span.attributes['gen_ai.request.model']}" == LLM_SPAN
+        assert span.attributes["gen_ai.response.model"] == "agentcreator-simulated"
+        assert span.attributes["gen_ai.usage.input_tokens"] == span.attributes["gen_ai.usage.prompt_tokens"]
+        assert span.attributes["gen_ai.usage.output_tokens"] == span.attributes["gen_ai.usage.completion_tokens"]
+
+
+def test_every_llm_span_costs_its_tokens_at_the_priced_models_rate(full_run) -> None:
+    """The offline LM's tokens are priced as the Bedrock model it stands in for, from LiteLLM's map."""
+    from agentcreator.telemetry.pricing import price_of
+
+    price = price_of("amazon.nova-pro-v1:0")
+    assert price is not None and price.input_per_token > 0
+    for span in (s for s in full_run.spans if s.attributes.get("openinference.span.kind") == "LLM"):
+        attributes = span.attributes
+        expected = price.cost(attributes["gen_ai.usage.input_tokens"], attributes["gen_ai.usage.output_tokens"])
+        assert span.attributes["gen_ai.usage.cost"] == pytest.approx(expected, rel=1e-12)
+        assert span.attributes["gen_ai.usage.cost"] > 0
+
+
+def test_root_is_an_agent_invocation_with_the_total_cost(full_run) -> None:
+    root = next(span for span in full_run.spans if span.parent is None)
+    assert root.name == "AgentCreator Invocation"
+    assert root.attributes["gen_ai.operation.name"] == "invoke_agent"
+    assert root.attributes["gen_ai.agent.name"] == "AgentCreator"
+    assert root.attributes["gen_ai.provider.name"] == "agentcreator.offline (simulated)"
+    llm_costs = [s.attributes["gen_ai.usage.cost"] for s in full_run.spans
+                 if s.attributes.get("openinference.span.kind") == "LLM"]
+    assert root.attributes["agentcreator.usage.cost_usd"] == pytest.approx(sum(llm_costs), abs=1e-8)
+    assert root.attributes["agentcreator.usage.priced_as"] == "amazon.nova-pro-v1:0"
+    assert full_run.result.usage["cost_usd"] == root.attributes["agentcreator.usage.cost_usd"]
+    assert "gen_ai.usage.cost" not in root.attributes  # a backend summing the trace would count it twice
 
 
 def test_root_carries_the_token_totals_and_outcome(full_run) -> None:
@@ -150,7 +184,7 @@ def test_only_llm_spans_of_openinference_are_kept(full_run) -> None:
     """CHAIN spans that repeat the stage's inputs, and TOOL spans that repeat ours, are not
     recorded (telemetry/dspy_spans.py)."""
     names = {span.name for span in full_run.spans}
-    assert names == {"AgentCreator Invocation", *STAGE_COUNTS, "Code Interpreter Tool", "LM.__call__"}
+    assert names == {"AgentCreator Invocation", *STAGE_COUNTS, "Code Interpreter Tool", LLM_SPAN}
     kinds = Counter(span.attributes.get("openinference.span.kind") for span in full_run.spans)
     assert set(kinds) == {"AGENT", None, "LLM", "TOOL"}
 
@@ -162,9 +196,14 @@ def test_the_tool_span_is_a_child_of_its_stage_and_carries_the_code_and_the_resu
     for tool in tools:
         assert by_id[tool.parent.span_id].name == "Generate Code"
         assert tool.attributes["openinference.span.kind"] == "TOOL"
+        assert tool.attributes["gen_ai.operation.name"] == "execute_tool"
+        assert tool.attributes["gen_ai.tool.name"] == tool.attributes["tool.name"] == "code_interpreter"
+        assert tool.attributes["gen_ai.tool.type"] == "function"
+        assert tool.attributes["gen_ai.tool.call.id"].startswith("call_")
         assert "def " in tool.attributes["input.value"]
         assert tool.attributes["input.mime_type"] == tool.attributes["output.mime_type"] == "text/plain"
         assert tool.attributes["output.value"].startswith("ok: the code ran to completion")
+    assert len({tool.attributes["gen_ai.tool.call.id"] for tool in tools}) == len(tools)
 
 
 def test_instrumentation_wraps_only_the_lm_and_shutdown_undoes_it() -> None:

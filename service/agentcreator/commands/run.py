@@ -139,8 +139,24 @@ def _run(args: argparse.Namespace, settings: Settings, model: str, sop: str, voi
         print(f"agentcreator: wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+    print(f"agentcreator: {usage_line(result.usage, model)}", file=sys.stderr)
     print(f"agentcreator: {shown_trace}", file=sys.stderr)
     return 0
+
+
+def usage_line(usage: dict, model: str) -> str:
+    """The invocation's LLM calls, tokens and cost, as one line for people."""
+    from agentcreator.pipeline.lm import is_offline, pricing_model
+
+    calls, tokens = usage["llm_calls"], f"{usage['input_tokens']:,} in + {usage['output_tokens']:,} out tokens"
+    cost = usage.get("cost_usd")
+    if cost is None:
+        priced = "cost unknown (no price for this model in LiteLLM's cost map)"
+    elif is_offline(model):
+        priced = f"cost ${cost:.6f} (SIMULATED: offline tokens priced as {pricing_model(model)})"
+    else:
+        priced = f"cost ${cost:.6f}"
+    return f"{calls} LLM call{'s' if calls != 1 else ''}, {tokens}, {priced}"
 
 
 def _not_recorded(settings: Settings, spans: Sequence[ReadableSpan], trace_id: str) -> str:

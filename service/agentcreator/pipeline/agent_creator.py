@@ -11,6 +11,7 @@ Independent work runs in parallel with the OTel context carried into each worker
 from __future__ import annotations
 
 import contextvars
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ from agentcreator.pipeline.stages import (
     stage_span,
 )
 from agentcreator.telemetry import content_attributes, get_tracer
+from agentcreator.telemetry.genai import tool_attributes
 from agentcreator.tools import run_python
 
 if TYPE_CHECKING:
@@ -46,6 +48,8 @@ def code_interpreter(code: str) -> str:
     with get_tracer().start_as_current_span(
         CODE_INTERPRETER_SPAN,
         attributes={"openinference.span.kind": "TOOL", "tool.name": "code_interpreter",
+                    # ReAct gives its tool calls no id: ours tells one call from another
+                    **dict(tool_attributes("code_interpreter", f"call_{uuid.uuid4().hex[:24]}")),
                     **content_attributes("input", code)},
     ) as span:
         result = run_python(code)

@@ -16,7 +16,7 @@ from opentelemetry.trace import Status, StatusCode, format_trace_id
 
 from agentcreator.pipeline.stages import StageError
 from agentcreator.telemetry import get_tracer, set_session_context
-from agentcreator.telemetry.genai import provider_name, request_model
+from agentcreator.telemetry.genai import agent_attributes, provider_name, request_model
 from agentcreator.telemetry.setup import ensure_dspy_instrumented
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ class InvocationResult:
     agent: dict[str, str]
     trace_id: str
     span_id: str
-    usage: dict[str, int]
+    usage: dict[str, Any]  # tokens, LLM calls, and cost_usd (None when the model has no price)
     iterations: dict[str, int]
     approved: dict[str, bool]
     duration_ms: float
@@ -98,13 +98,15 @@ def run_invocation(
     import dspy
 
     from agentcreator.pipeline.formatting import CachingChatAdapter
-    from agentcreator.pipeline.lm import build_lm, is_offline
+    from agentcreator.pipeline.lm import build_lm, is_offline, pricing_model
     from agentcreator.pipeline.usage import SpanUsageTracker
+    from agentcreator.telemetry.pricing import price_of
 
     ensure_dspy_instrumented()
     model = request.lm or settings.lm
     lm = build_lm(model, settings)
-    tracker = SpanUsageTracker()
+    priced_as = pricing_model(model)
+    tracker = SpanUsageTracker(price_of(priced_as) if priced_as else None)
     started = time.perf_counter()
     token = otel_context.attach(parent) if parent is not None else None
     try:
@@ -115,6 +117,7 @@ def run_invocation(
                 "agentcreator.lm.model": request_model(lm.model),
                 "agentcreator.lm.provider": provider_name(lm.model),
                 "agentcreator.lm.simulated": is_offline(model),
+                **dict(agent_attributes(lm.model)),
             },
             record_exception=False,
             set_status_on_exception=False,
@@ -157,7 +160,8 @@ def run_invocation(
         trace_id=trace_id,
         span_id=format(span_context.span_id, "016x"),
         usage={"input_tokens": tracker.input_tokens, "output_tokens": tracker.output_tokens,
-               "total_tokens": tracker.total_tokens, "llm_calls": tracker.calls},
+               "total_tokens": tracker.total_tokens, "llm_calls": tracker.calls,
+               "cost_usd": _rounded(tracker.cost_usd)},
         iterations=dict(log.iterations),
         approved={"plan": log.plan_approved, "code": log.code_approved},
         duration_ms=round((time.perf_counter() - started) * 1000, 3),
@@ -167,10 +171,21 @@ def run_invocation(
     )
 
 
+def _rounded(cost: float | None) -> float | None:
+    """A USD figure for people and JSON: to a millionth of a cent (float sums carry noise below)."""
+    return None if cost is None else round(cost, 8)
+
+
 def _set_usage(span: Any, tracker: Any) -> None:
-    span.set_attributes({
+    """The invocation's totals on the root. Under agentcreator.* names, not gen_ai.usage.*: a
+    backend summing a trace's observations (Langfuse) would count them twice."""
+    attributes = {
         "agentcreator.usage.input_tokens": tracker.input_tokens,
         "agentcreator.usage.output_tokens": tracker.output_tokens,
         "agentcreator.usage.total_tokens": tracker.total_tokens,
         "agentcreator.usage.llm_calls": tracker.calls,
-    })
+    }
+    if tracker.cost_usd is not None:
+        attributes["agentcreator.usage.cost_usd"] = _rounded(tracker.cost_usd)
+        attributes["agentcreator.usage.priced_as"] = tracker.price.entry
+    span.set_attributes(attributes)

@@ -40,6 +40,11 @@ def _bedrock_arguments(settings: Settings) -> dict[str, str]:
     return arguments
 
 
+def pricing_model(model: str) -> str | None:
+    """The model whose prices apply: the model itself, or the one the offline LM stands in for."""
+    return parse_offline_model(model).price_as if is_offline(model) else model
+
+
 def validate_model(model: str, variable: str = "AGENTCREATOR_LM") -> None:
     """Fail fast on a malformed model string, before any work or span."""
     if is_offline(model):

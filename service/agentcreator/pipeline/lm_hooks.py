@@ -5,8 +5,8 @@ DSPy alone retries a throttled or failing call (it hands LiteLLM ``num_retries=0
 between attempts (1, 2, 4 ... s, or the provider's Retry-After, up to 60 s), then passes the
 result, which knows whether it came from DSPy's cache, to ``finalize``. Wrapping those two
 module functions adds an ``agentcreator.lm.retry`` event per retry, caps the wait (with
-jitter, so throttled invocations do not retry in step) and marks cache hits, which carry no
-usage. ``install`` is idempotent; ``uninstall`` puts DSPy's functions back.
+jitter, so throttled invocations do not retry in step), records the model that answered and
+marks cache hits, which carry no usage. ``install`` is idempotent; ``uninstall`` puts DSPy's functions back.
 
 Both functions are private to DSPy (3.4): when they are gone, or our wrappers fail on what
 they are given, DSPy's own behaviour stays (uncapped waits, no retry events), with one warning.
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 RETRY_EVENT = "agentcreator.lm.retry"
 RETRIES_ATTRIBUTE = "agentcreator.lm.retries"
 CACHE_HIT_ATTRIBUTE = "agentcreator.lm.cache_hit"
+RESPONSE_MODEL_ATTRIBUTE = "agentcreator.lm.response_model"  # exported as gen_ai.response.model
 
 _log = logging.getLogger(__name__)
 _SEAM = "dspy.clients.execution's _delay and finalize"
@@ -100,19 +101,24 @@ def _bounded(delay: float, error: BaseException, attempt: int) -> float:
 
 
 def _finalize(*args: Any, **kwargs: Any) -> Any:
-    """Mark a cached answer on the LLM span (only when the cache is on: otherwise nothing can hit)."""
+    """Mark on the LLM span the model that answered, and a cached answer (only when the cache is
+    on: otherwise nothing can hit)."""
     try:
-        _mark_cache_hit(*args, **kwargs)
+        _mark_result(*args, **kwargs)
     except Exception:
         _warn_once("behave differently")
     return _originals["finalize"](*args, **kwargs)
 
 
-def _mark_cache_hit(lm: Any, call: Any, result: Any) -> None:
+def _mark_result(lm: Any, call: Any, result: Any) -> None:
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return
+    response_model = getattr(result, "response_model", None)
+    if isinstance(response_model, str) and response_model:
+        span.set_attribute(RESPONSE_MODEL_ATTRIBUTE, response_model)
     if getattr(call, "cache", False):
-        span = trace.get_current_span()
-        if span.is_recording():
-            span.set_attribute(CACHE_HIT_ATTRIBUTE, bool(getattr(result, "cache_hit", False)))
+        span.set_attribute(CACHE_HIT_ATTRIBUTE, bool(getattr(result, "cache_hit", False)))
 
 
 def install(max_delay_s: float = 20.0) -> bool:

@@ -6,6 +6,9 @@ well-formed output derived from its inputs, and reports token usage (estimated a
 characters a token). Options in the model string drive the loops and failures:
 
     offline:plan_rejections=4,code_rejections=3,latency_ms=200,fail_stage=review_plan
+
+Its (estimated) tokens are priced as the model it stands in for, ``price_as`` (the default
+Bedrock model; ``price_as=none`` for no cost): a simulated cost, on spans marked simulated.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from agentcreator.config import ConfigError
 from agentcreator.pipeline.stages import REVIEW_PLAN, STAGES, current_stage, stage_slug
 
 OFFLINE_MODEL = "offline/agentcreator-simulated"
+PRICED_AS = "amazon.nova-pro-v1:0"  # the default AGENTCREATOR_LM's model
 _FIELD = re.compile(r"^\d+\. `(\w+)` \(([^)]*)\)", re.MULTILINE)
 _SECTION = re.compile(r"\[\[ ## (\w+) ## \]\]\n(.*?)(?=\n\[\[ ## |\Z)", re.DOTALL)
 _WORD = re.compile(r"[a-z][a-z0-9]+")
@@ -40,6 +44,7 @@ class OfflineOptions:
     code_rejections: int = 0
     latency_ms: float = 0.0
     fail_stage: str | None = None
+    price_as: str | None = PRICED_AS
 
 
 def parse_offline_model(model: str, variable: str = "AGENTCREATOR_LM") -> OfflineOptions:
@@ -56,6 +61,11 @@ def parse_offline_model(model: str, variable: str = "AGENTCREATOR_LM") -> Offlin
             if value not in slugs:
                 raise ConfigError(f"{variable}: fail_stage={value!r} is not one of {', '.join(sorted(slugs))}")
             values[key] = value
+            continue
+        if key == "price_as":
+            if not value:
+                raise ConfigError(f"{variable}: price_as needs a model id (or none)")
+            values[key] = None if value == "none" else value
             continue
         try:
             number = float(value) if key == "latency_ms" else int(value)

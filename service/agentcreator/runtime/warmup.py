@@ -48,8 +48,11 @@ def _warm(settings: Settings) -> None:
         if not is_offline(settings.lm):
             import litellm  # noqa: F401
 
+        from agentcreator.telemetry import pricing
+
         ensure_dspy_instrumented()
         build_lm(settings.lm, settings)
+        pricing.load()  # LiteLLM's price map, read once
         from agentcreator.tools.code_interpreter import start_sandbox
 
         start_sandbox()

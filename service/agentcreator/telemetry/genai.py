@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 SIMULATED_SYSTEM = "agentcreator.offline (simulated)"
 _PROVIDERS = {"bedrock": "aws.bedrock", "bedrock_converse": "aws.bedrock", "offline": SIMULATED_SYSTEM}
+AGENT_NAME = "AgentCreator"  # gen_ai.agent.name of the root span: the meta-agent itself
+CHAT = "chat"
+COST_ATTRIBUTE = "gen_ai.usage.cost"  # USD; not (yet) in the semantic conventions, Langfuse reads it
 
 
 def provider_name(model: str) -> str:
@@ -33,6 +36,29 @@ def provider_name(model: str) -> str:
 def request_model(model: str) -> str:
     """The provider's model id, without LiteLLM's routing prefix."""
     return model.split("/", 1)[1] if "/" in model else model
+
+
+def agent_attributes(model: str) -> Iterator[tuple[str, AttributeValue]]:
+    """The root span as an agent invocation (semconv ``invoke_agent``), set at its start so a
+    sampler sees them; its name stays the contract's."""
+    yield "gen_ai.operation.name", "invoke_agent"
+    yield "gen_ai.agent.name", AGENT_NAME
+    yield "gen_ai.provider.name", provider_name(model)
+    yield "gen_ai.request.model", request_model(model)
+
+
+def tool_attributes(name: str, call_id: str) -> Iterator[tuple[str, AttributeValue]]:
+    """A tool span as a tool execution (semconv ``execute_tool``); a function the client runs."""
+    yield "gen_ai.operation.name", "execute_tool"
+    yield "gen_ai.tool.name", name
+    yield "gen_ai.tool.type", "function"
+    yield "gen_ai.tool.call.id", call_id
+
+
+def llm_span_name(attributes: Mapping[str, AttributeValue]) -> str:
+    """``chat {gen_ai.request.model}``, the semconv span name of an inference call."""
+    model = request_model(str(attributes.get("llm.model_name") or ""))
+    return f"{CHAT} {model}" if model else CHAT
 
 
 def token_count_attributes(input_tokens: int, output_tokens: int) -> Iterator[tuple[str, int]]:
@@ -194,9 +220,9 @@ def genai_attributes(attributes: Mapping[str, AttributeValue]) -> Iterator[tuple
     provider = _PROVIDERS.get(str(llm_provider), str(llm_provider)) if llm_provider else provider_name(model)
     yield "gen_ai.system", provider
     yield "gen_ai.provider.name", provider
-    yield "gen_ai.operation.name", "chat"
+    yield "gen_ai.operation.name", CHAT
     yield "gen_ai.request.model", request_model(model)
-    yield "gen_ai.response.model", str(attributes.get("agentcreator.lm.response_model") or request_model(model))
+    yield "gen_ai.response.model", request_model(str(attributes.get("agentcreator.lm.response_model") or model))
     if "input.value" in attributes:
         yield "gen_ai.prompt", attributes["input.value"]
     if "output.value" in attributes:
@@ -218,8 +244,9 @@ _SPAN_FRAME_BYTES = 256  # ids, times, names and framing of one span, roughly
 
 
 class GenAiSpanExporter(SpanExporter):
-    """Wraps any exporter: adds gen_ai.* to LLM spans and truncates long strings before export:
-    each to ``max_content_bytes``, and all of a span's together to ``max_span_bytes``. A batch is
+    """Wraps any exporter: adds gen_ai.* to LLM spans and names them ``chat {model}``, and truncates
+    long strings before export: each to ``max_content_bytes``, and all of a span's together to
+    ``max_span_bytes``. A batch is
     handed on in requests of at most ``max_request_bytes`` (about), mapped one request at a time.
     With ``encoded_strings`` (for our OTLP encoder), strings it cuts or measured as UTF-8 are
     handed on as their bytes, inside ``EncodedSpan``s whose attributes still read as text."""
@@ -239,10 +266,12 @@ class GenAiSpanExporter(SpanExporter):
     def _mapped(self, span: ReadableSpan) -> tuple[ReadableSpan, int]:
         """The span as exported, and about how many bytes it adds to a request."""
         attributes = dict(span.attributes or {})
+        name = span.name
         if attributes.get("openinference.span.kind") == "LLM":
             attributes.update(genai_attributes(attributes))
+            name = llm_span_name(attributes)
         string_bytes = self._fit(attributes)
-        fields = {"name": span.name, "context": span.context, "parent": span.parent, "resource": span.resource,
+        fields = {"name": name, "context": span.context, "parent": span.parent, "resource": span.resource,
                   "events": span.events, "links": span.links, "kind": span.kind, "status": span.status,
                   "start_time": span.start_time, "end_time": span.end_time,
                   "instrumentation_scope": span.instrumentation_scope}

@@ -72,6 +72,8 @@ def render_tree(spans: Sequence[Any], stage_names: Iterable[str]) -> str:
             tokens_out = attributes.get("agentcreator.usage.output_tokens", 0)
         if calls:
             parts.append(f"{calls} LLM call{'s' if calls != 1 else ''}, {tokens_in}+{tokens_out} tokens")
+        if isinstance(cost := attributes.get("agentcreator.usage.cost_usd"), float):
+            parts.append(f"${cost:.6f}")
         if getattr(span.status, "status_code", None) is not None and span.status.status_code.name == "ERROR":
             parts.append("ERROR")
         return "  ".join(parts)
