@@ -5,6 +5,7 @@ scanned on push."""
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 
 import pytest
@@ -39,6 +40,18 @@ def test_the_app_writes_only_to_its_task_volume_at_tmp(synthesized, variant, env
     volumes = one(raw, "AWS::ECS::TaskDefinition")["Properties"]["Volumes"]
     # no host path, no EFS: Fargate backs it with the task's own ephemeral storage
     assert volumes == [{"Name": "app-tmp"}]
+
+
+@pytest.mark.parametrize("env", ALL)
+def test_each_writable_mount_is_a_volume_of_the_image(synthesized, variant, env):
+    # Fargate makes a bind mount root-owned 0755 unless the image declares the path a VOLUME;
+    # without it the app's user could not write to its only writable place.
+    dockerfile = re.sub(r"\\\n", " ", (ROOT / "service" / "Dockerfile").read_text())
+    runtime = re.split(r"^FROM\s", dockerfile, flags=re.MULTILINE)[-1]
+    volumes = {path for args in re.findall(r"^VOLUME\s+(.+)$", runtime, flags=re.MULTILINE)
+               for path in (json.loads(args) if args.startswith("[") else args.split())}
+    app = containers(_raw(synthesized, variant, env))["app"]
+    assert {m["ContainerPath"] for m in app["MountPoints"] if not m["ReadOnly"]} <= volumes
 
 
 @pytest.mark.parametrize("env", ALL)
