@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
@@ -24,7 +24,7 @@ from aws_cdk import aws_logs_destinations as destinations
 from constructs import Construct
 
 from agentcreator.canary import readback
-from agentcreator_infra.functions import dead_letter_queue, hardened
+from agentcreator_infra.functions import dead_letter_queue, hardened, key_use_through
 from agentcreator_infra.retention import retention
 
 if TYPE_CHECKING:
@@ -136,11 +136,7 @@ class CanaryChecker(Construct):
                 iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn])
             )
             if self._key is not None:  # the secret is encrypted with it: decrypt, through Secrets Manager only
-                via = f"secretsmanager.{Stack.of(self).region}.amazonaws.com"
-                self.role.add_to_policy(iam.PolicyStatement(
-                    actions=["kms:Decrypt"], resources=[self._key.key_arn],
-                    conditions={"StringEquals": {"kms:ViaService": via}},
-                ))
+                self.role.add_to_policy(key_use_through("secretsmanager", self, self._key, "kms:Decrypt"))
             environment |= {"LANGFUSE_HOST": settings.langfuse_host, "LANGFUSE_SECRET_ARN": secret.secret_arn}
         return lambda_.Function(
             self,

@@ -2,7 +2,7 @@
 
 Prompts and completions can carry personal data, and the app's logs may too, so one key per
 environment encrypts the Langfuse secret, every log group the stack creates, the alarm topic
-and the redeploy function's dead-letter queue and environment. The key policy lets in only the
+and each function's dead-letter queue and environment. The key policy lets in only the
 services that use the key on our behalf, each held to this account (and region) by a condition.
 Secrets Manager's statements (account principals, through Secrets Manager only, and the task
 execution role that reads the secret) are added by CDK's Secret and its grant. An imported key's

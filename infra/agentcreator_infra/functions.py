@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 
 if TYPE_CHECKING:
-    from aws_cdk import aws_iam as iam
     from aws_cdk import aws_kms as kms
     from constructs import Construct
 
@@ -34,13 +34,25 @@ def dead_letter_queue(scope: Construct, construct_id: str, key: kms.IKey | None)
     )
 
 
+def key_use_through(
+    service: str, scope: Construct, key: kms.IKey, *actions: str
+) -> iam.PolicyStatement:
+    """`actions` on the key only when `service` calls KMS for the role: the role alone cannot
+    decrypt with it (for one, what else the key encrypts)."""
+    return iam.PolicyStatement(
+        actions=list(actions),
+        resources=[key.key_arn],
+        conditions={"StringEquals": {"kms:ViaService": f"{service}.{Stack.of(scope).region}.amazonaws.com"}},
+    )
+
+
 def hardened(
     *, role: iam.IRole, key: kms.IKey | None, reserved_concurrency: int, dead_letters: sqs.IQueue
 ) -> dict[str, Any]:
     """Keyword arguments for `lambda_.Function`; grants the role what writing dead letters needs."""
     if key is not None:
         # Lambda writes dead letters as the function's role; SQS encrypts with the key on its behalf.
-        key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
+        role.add_to_principal_policy(key_use_through("sqs", dead_letters, key, "kms:GenerateDataKey", "kms:Decrypt"))
     return {
         "dead_letter_queue": dead_letters,
         "retry_attempts": RETRY_ATTEMPTS,

@@ -84,7 +84,10 @@ def test_the_checker_may_read_backends_write_its_metrics_and_nothing_else(synthe
         ("kms:Decrypt", "kms:GenerateDataKey"),
         ("sqs:SendMessage",),
     }
-    assert by_action[("kms:Decrypt",)]["Condition"]["StringEquals"]["kms:ViaService"]
+    # neither lets the role use the key on its own: only Secrets Manager, resp. SQS, for it
+    for actions, service in ((("kms:Decrypt",), "secretsmanager."), (("kms:Decrypt", "kms:GenerateDataKey"), "sqs.")):
+        via = by_action[actions]["Condition"]["StringEquals"]["kms:ViaService"]
+        assert via == {"Fn::Join": ["", [service, {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
     metrics = by_action[("cloudwatch:PutMetricData",)]
     assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": NAMESPACE}}
     secret = next(iter(resources(raw, "AWS::SecretsManager::Secret")))

@@ -97,6 +97,10 @@ def test_function_environments_hold_identifiers_only(synthesized, variant, env):
                 assert value in ({"Ref": secret}, secret_name(env)), (name, variable)
 
 
+def _actions(statement: dict) -> list[str]:
+    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+
+
 @pytest.mark.parametrize("env", ["prod", "qa"])
 def test_each_function_may_encrypt_its_dead_letters_with_the_key(synthesized, variant, env):
     raw, settings = _env(synthesized, variant, env)
@@ -106,8 +110,14 @@ def test_each_function_may_encrypt_its_dead_letters_with_the_key(synthesized, va
         statements = [s for p in policies if {"Ref": role} in p["Roles"] for s in p["PolicyDocument"]["Statement"]]
         kms = [s for s in statements if "kms:GenerateDataKey" in s["Action"]]
         assert len(kms) == 1 and set(kms[0]["Action"]) == {"kms:GenerateDataKey", "kms:Decrypt"}, name
+        # only while SQS uses the key for the role, never the role on its own
+        via = kms[0]["Condition"]["StringEquals"]["kms:ViaService"]
+        region = settings.region or {"Ref": "AWS::Region"}
+        assert via in (f"sqs.{settings.region}.amazonaws.com", {"Fn::Join": ["", ["sqs.", region, ".amazonaws.com"]]})
         if settings.security.imported_key_arn:
             assert kms[0]["Resource"] == settings.security.imported_key_arn
+        # no other statement lets the role use the key
+        assert all("Condition" in s for s in statements if any(a.startswith("kms:") for a in _actions(s))), name
         queue = ref(function["Properties"]["DeadLetterConfig"]["TargetArn"])
         assert {"Action": "sqs:SendMessage", "Effect": "Allow", "Resource": {"Fn::GetAtt": [queue, "Arn"]}} \
             in statements, name
