@@ -1,7 +1,7 @@
 """Hostile code through the real ``run_python``, run by an application that is not root.
 
-The application (``_HARNESS``) runs as the container does: an unprivileged uid (10001 when the
-tests run as root, as CI does), a fake ``AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`` in its
+The application (``_HARNESS``) runs as the container does: an unprivileged uid (one of its own when
+the tests run as root, as CI does), a fake ``AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`` in its
 environment, a home it can write to, and a loopback listener. Each attack prints ``BLOCKED name``
 or ``REACHED name detail`` for every step it tries; a test passes only when every step it expects
 was tried and blocked, the marker of the credential appears nowhere, nothing connected to the
@@ -25,7 +25,9 @@ import pytest
 import agentcreator
 from agentcreator.tools._confine import landlock_abi
 
-APP_UID = 10001
+# The container's user is 10001. As root (CI) the tests take an unprivileged uid of their own instead,
+# one no other process here has: a concurrent test run's processes never count as this one's survivors.
+APP_UID = 20000 + os.getpid() % 40000
 MARKER = "FAKE-CREDENTIALS-4f1c2a"
 
 _PREAMBLE = """
