@@ -1,4 +1,4 @@
-"""The original specification's debug command, run as a user runs it from the repository root."""
+"""The debug command, ``python -m scripts.test_pipeline``, run as a user runs it from the repository root."""
 
 from __future__ import annotations
 

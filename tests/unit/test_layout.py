@@ -84,12 +84,15 @@ def test_the_packages_import_each_other_without_a_cycle() -> None:
     assert cycles == set()
 
 
-def test_code_and_tests_cite_no_unseen_document() -> None:
-    cited = re.compile("|".join([r"DESIGN\s" + "§", r"\bPoint\s\d+:", r"\bthe\s" + r"seed\b"]))
+def test_code_tests_and_docs_cite_no_unseen_document() -> None:
+    cited = re.compile("|".join([r"DESIGN\s" + "§", r"\bPoint\s\d+:", r"\bthe\s" + r"seed\b",
+                                 r"\boriginal\s" + r"specification\b"]), re.IGNORECASE)
+    sources = [path for folder in ("service", "tests", "infra", "benchmarks", "scripts")
+               for path in (ROOT / folder).rglob("*.py")]
+    sources += [ROOT / "README.md", ROOT / "collector" / "README.md", *(ROOT / "docs").glob("*.md")]
     hits = [
         f"{path.relative_to(ROOT)}:{number}"
-        for folder in ("service", "tests", "infra", "benchmarks", "scripts")
-        for path in (ROOT / folder).rglob("*.py")
+        for path in sources
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if cited.search(line)
     ]

@@ -407,7 +407,7 @@ def _session_attributes() -> dict:
 def test_set_session_context_as_a_plain_call_lasts_until_cleared() -> None:
     from agentcreator.telemetry import clear_session_context, set_session_context
 
-    session = set_session_context(agent_id="agent-123", user_id="user-456")  # the original specification's form
+    session = set_session_context(agent_id="agent-123", user_id="user-456")  # a plain call, no `with`
     try:
         assert _session_attributes() == {"session.id": "agent-123", "user.id": "user-456"}
         assert _session_attributes() == {"session.id": "agent-123", "user.id": "user-456"}  # still set

@@ -1,7 +1,7 @@
 """Session context: ``session.id``/``user.id`` ride in W3C baggage and land on every span.
 
 Only these two keys are copied onto spans; anything else a caller puts in baggage stays out
-of our telemetry. ``set_session_context`` works both ways the original specification uses it:
+of our telemetry. ``set_session_context`` works both as a plain call and as a context manager:
 
     set_session_context(agent_id="agent-123", user_id="user-456")   # until cleared
     ...
