@@ -1,7 +1,8 @@
 """The debug command: run the pipeline once on the examples and print every span to the
 console.
 
-    OTEL_DEBUG=true uv run --no-sync python -m scripts.test_pipeline   # plain `uv run` re-syncs .venv first
+    OTEL_DEBUG=true .venv/bin/python -m scripts.test_pipeline
+    OTEL_DEBUG=true .tools/bin/uv run --no-sync python -m scripts.test_pipeline   # plain `uv run` re-syncs .venv
 
 The agent definition goes to stdout, spans (the console exporter) and progress to stderr. The
 LM is the simulated offline one unless ``AGENTCREATOR_LM`` names another; an OTLP endpoint in

@@ -81,7 +81,7 @@ class PhoenixServer:
         """Launch Phoenix and block until ``/healthz`` answers; ``on_wait(elapsed_s)`` is called while waiting."""
         if not phoenix_installed():
             raise PhoenixError("Arize Phoenix is not installed: it is in the `local` dependency group "
-                               "(make demo installs it; or: uv pip install -r requirements.lock)")
+                               "(make install puts it into .venv)")
         self.working_dir.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_PREFIXES)}
         env.update(_OFFLINE_ENV)

@@ -11,9 +11,10 @@ from aws_cdk import Token
 from tests.infra.conftest import ENVIRONMENTS, ROOT
 
 
-def test_cdk_json_runs_the_app_through_uv():
+def test_cdk_json_runs_the_app_with_the_locked_environments_python():
+    """Not `uv run`: uv lives in .tools/, off PATH, and without --no-sync it would replace pinned packages."""
     config = json.loads((ROOT / "cdk.json").read_text())
-    assert re.fullmatch(r"uv run .*python infra/app\.py", config["app"])
+    assert config["app"] == ".venv/bin/python infra/app.py"
 
 
 def test_context_holds_the_three_environments_with_every_setting(cdk_context):
