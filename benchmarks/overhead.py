@@ -15,7 +15,9 @@ steadier of the two.
 
 ``full-allspans`` is our telemetry with every openinference span (as before the lean
 instrumentor), kept to show what that change saves; ``full-noexport`` is our telemetry with no
-OTLP exporter, which splits the cost into making spans and exporting them.
+OTLP exporter, which splits the cost into making spans and exporting them; ``full-nometrics`` is
+our telemetry without the app's metrics, so ``full`` minus it is what the metrics cost (recorded
+on the request path, exported over OTLP at the end of each turn like the spans).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from benchmarks.common import Worker, log, median
 from benchmarks.sink import QuietSink
 
 LM = "offline:plan_rejections=4,code_rejections=3"
-VARIANTS = ("none", "openinference", "full", "full-allspans", "full-noexport")
+VARIANTS = ("none", "openinference", "full", "full-allspans", "full-noexport", "full-nometrics")
 ROUNDS = 30
 PROCESSES = 3
 INVOCATIONS_PER_TURN = 2
@@ -88,6 +90,7 @@ def main(rounds: int = ROUNDS, processes: int = PROCESSES) -> dict[str, Any]:
     allspans = cost("full-allspans", "elapsed_s")
     full_cpu, oi_cpu = cost("full", "cpu_s"), cost("openinference", "cpu_s")
     making_cpu = cost("full-noexport", "cpu_s")
+    without_metrics, without_metrics_cpu = cost("full-nometrics", "elapsed_s"), cost("full-nometrics", "cpu_s")
     allspans_cpu = cost("full-allspans", "cpu_s")
     by_process = [median(_per_call(turns[index::processes], "elapsed_s", "full", "none"))
                   for index in range(processes)]
@@ -100,6 +103,9 @@ def main(rounds: int = ROUNDS, processes: int = PROCESSES) -> dict[str, Any]:
         "overhead_cpu_ratio_vs_openinference": round(full_cpu / oi_cpu, 3) if oi_cpu > 0 else None,
         "making_spans_cpu_ms_per_llm_call": round(making_cpu, 3),
         "exporting_spans_cpu_ms_per_llm_call": round(full_cpu - making_cpu, 3),
+        "metrics_ms_per_llm_call": round(full - without_metrics, 3),
+        "metrics_cpu_ms_per_llm_call": round(full_cpu - without_metrics_cpu, 3),
+        "overhead_ms_per_llm_call_without_metrics": round(without_metrics, 3),
         "openinference_ms_per_llm_call": round(oi, 3),
         "openinference_cpu_ms_per_llm_call": round(oi_cpu, 3),
         "all_spans_ms_per_llm_call": round(allspans, 3),

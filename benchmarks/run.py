@@ -93,7 +93,11 @@ def main() -> int:
     if "making_spans_cpu_ms_per_llm_call" in overhead_split:
         making = overhead_split["making_spans_cpu_ms_per_llm_call"]
         exporting = overhead_split["exporting_spans_cpu_ms_per_llm_call"]
-        print(f"\noverhead, CPU per LLM call: making the spans {making} ms, exporting them {exporting} ms")
+        print(f"\noverhead, CPU per LLM call: making the spans {making} ms, exporting them (and the metrics) "
+              f"{exporting} ms")
+        if "metrics_ms_per_llm_call" in overhead_split:
+            print(f"the app's metrics, per LLM call: {overhead_split['metrics_ms_per_llm_call']} ms wall, "
+                  f"{overhead_split['metrics_cpu_ms_per_llm_call']} ms CPU (full telemetry minus full without them)")
     if "sandbox_run_ms" in details.get("sandbox", {}):
         box = details["sandbox"]
         print(f"sandbox, per run of the tool code: {box['sandbox_run_ms']} ms forked, "

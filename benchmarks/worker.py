@@ -1,11 +1,14 @@
 """One benchmark variant in its own process, driven over stdin/stdout (one JSON line each way).
 
-    python -m benchmarks.worker --variant none|openinference|full|full-noexport [--endpoint URL] [--real-sandbox]
+    python -m benchmarks.worker --variant none|openinference|full|full-noexport|full-nometrics [--endpoint URL]
+        [--real-sandbox]
 
 Variants: ``none`` (no provider, nothing instrumented), ``openinference`` (an SDK provider,
 openinference's DSPyInstrumentor with its defaults, batch export over OTLP/HTTP: what one
 gets from the library alone) and ``full`` (our ``configure_tracing``: stage and root spans,
-session baggage, usage on LLM spans, gen_ai mapping and truncation, batch export).
+session baggage, usage on LLM spans, gen_ai mapping and truncation, batch export, and the app's
+metrics exported over OTLP beside the spans); ``full-nometrics`` is ``full`` with
+``OTEL_METRICS_EXPORTER=none``.
 
 The code interpreter's sandbox is a child process (~70 ms a run) whose time is not
 instrumentation; it is replaced by a canned success unless ``--real-sandbox`` is given.
@@ -42,6 +45,8 @@ def _setup(variant: str, endpoint: str) -> Any:
     env = {"AGENTCREATOR_LM": _ROOT_LM}
     if endpoint and variant.startswith("full") and variant != "full-noexport":
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
+    if variant == "full-nometrics":
+        env["OTEL_METRICS_EXPORTER"] = "none"
     settings = load_settings(env)
     if variant.startswith("full"):
         from agentcreator import telemetry
@@ -73,6 +78,9 @@ def _setup(variant: str, endpoint: str) -> Any:
 
 
 def _flush() -> None:
+    """Export the turn's spans. Metrics are not flushed: their export is one request per
+    OTEL_METRIC_EXPORT_INTERVAL whatever the load, made by the reader's thread, and lands in
+    whichever turn it falls in, as it would on a server."""
     from opentelemetry import trace
 
     flush = getattr(trace.get_tracer_provider(), "force_flush", None)

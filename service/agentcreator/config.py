@@ -46,6 +46,13 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "OTEL_EXPORTER_OTLP_COMPRESSION": ("gzip, none (or deflate over HTTP)", "none"),
     "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": ("the traces compression; wins over the one above", "unset"),
     "OTEL_DEBUG": ("also print every span to the console (stderr)", "false"),
+    "OTEL_METRICS_EXPORTER": ("comma-separated: otlp, console (to stderr), none", "otlp when an endpoint is set"),
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": (
+        "metrics endpoint used as-is; else OTEL_EXPORTER_OTLP_ENDPOINT's base + /v1/metrics (never Langfuse's)",
+        "unset",
+    ),
+    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": ("the metrics protocol; wins over OTEL_EXPORTER_OTLP_PROTOCOL", "unset"),
+    "OTEL_METRIC_EXPORT_INTERVAL": ("milliseconds between metric exports (the SDK reads it)", "60000"),
     "OTEL_BSP_MAX_QUEUE_SIZE": ("spans queued for export; set either size and both are the SDK's", "512"),
     "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": ("spans in one export request", "64"),
     "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": ("record prompts and completions on LLM spans", "true"),
@@ -95,12 +102,19 @@ STANDARD_VARIABLES: tuple[str, ...] = (
     "OTEL_EXPORTER_OTLP_CLIENT_KEY", "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
     "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_INSECURE", "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
+    "OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_METRICS_INSECURE",
+    "OTEL_METRIC_EXPORT_TIMEOUT", "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+    "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION", "OTEL_METRICS_EXEMPLAR_FILTER",
 )
 
 SERVICE_NAME = "agentcreator-meta-agent"
 LANGFUSE_DEFAULT_HOST = "https://cloud.langfuse.com"
 LANGFUSE_OTLP_PATH = "/api/public/otel"
 _TRACES_PATH = "/v1/traces"
+_METRICS_PATH = "/v1/metrics"
 _PROTOCOLS = ("http/protobuf", "grpc")
 # Smaller than the SDK's 2048-span queue and 512-span batches: our LLM spans hold their prompts
 # (10-50 KB each), so the SDK's defaults keep ~40 MB queued and build 15 MB export requests
@@ -144,6 +158,11 @@ class Settings:
     aws_region: str | None = None
     bedrock_runtime_endpoint: str | None = None
     canary_interval_s: float = 0.0
+    metrics_exporters: tuple[str, ...] = ()  # "otlp", "console": what OTEL_METRICS_EXPORTER asks
+    otlp_metrics_endpoint: str | None = None  # a full /v1/metrics URL (OTLP/HTTP) or a base URL (gRPC)
+    otlp_metrics_protocol: str = "http/protobuf"
+    metrics_endpoint_source: str = ""
+    metrics_problem: str | None = None  # why metrics are not exported where traces go
 
     @property
     def otlp_header_names(self) -> list[str]:
@@ -157,6 +176,10 @@ class Settings:
     @property
     def console(self) -> bool:
         return "console" in self.traces_exporters
+
+    @property
+    def exports_otlp_metrics(self) -> bool:
+        return "otlp" in self.metrics_exporters and bool(self.otlp_metrics_endpoint)
 
 
 def normalize_traces_endpoint(url: str, variable: str = "OTEL_EXPORTER_OTLP_ENDPOINT") -> str:
@@ -293,6 +316,45 @@ def _traces_exporters(env: Mapping[str, str], debug: bool) -> tuple[str, ...]:
     return tuple(dict.fromkeys(chosen))
 
 
+def _metrics(env: Mapping[str, str], traces_endpoint_source: str) -> dict[str, object]:
+    """Where metrics go: OTEL_EXPORTER_OTLP_METRICS_ENDPOINT as-is, else the generic endpoint's base
+    with /v1/metrics, else (OTEL_METRICS_EXPORTER=otlp) the specification's default. Langfuse takes
+    traces only: an endpoint that is Langfuse's (or came from the Langfuse keys) gets no metrics."""
+    raw = env.get("OTEL_METRICS_EXPORTER", "").strip()
+    names = [name.strip().lower() for name in raw.split(",") if name.strip()] or ["otlp"]
+    unknown = [name for name in names if name not in _EXPORTERS]
+    if unknown:
+        raise ConfigError(f"OTEL_METRICS_EXPORTER={raw!r}: {unknown[0]!r} is not one of {', '.join(_EXPORTERS)}")
+    exporters = tuple(dict.fromkeys(name for name in names if name != "none"))
+    variable = "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"
+    protocol = env.get(variable, "").strip() or env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "").strip() or "http/protobuf"
+    if protocol not in _PROTOCOLS:
+        named = variable if env.get(variable, "").strip() else "OTEL_EXPORTER_OTLP_PROTOCOL"
+        raise ConfigError(f"{named}={protocol!r} is not one of {', '.join(_PROTOCOLS)}")
+    endpoint, source, problem = None, "", None
+    specific = env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "").strip()
+    generic = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    if specific:
+        normalize_traces_endpoint(specific, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")  # validates only: used as-is
+        endpoint, source = specific, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"
+    elif generic:
+        base = grpc_endpoint(normalize_traces_endpoint(generic))
+        langfuse_host = urlsplit(env.get("LANGFUSE_HOST", "").strip() or LANGFUSE_DEFAULT_HOST).hostname or ""
+        if base.endswith(LANGFUSE_OTLP_PATH) or _is_langfuse(urlsplit(base).hostname or "", langfuse_host):
+            problem = "OTEL_EXPORTER_OTLP_ENDPOINT is Langfuse's, which takes no metrics: none are exported"
+        else:
+            endpoint, source = base + _METRICS_PATH, "OTEL_EXPORTER_OTLP_ENDPOINT"
+    elif traces_endpoint_source == "LANGFUSE_HOST":
+        problem = "traces go to Langfuse, which takes no metrics: set OTEL_EXPORTER_OTLP_METRICS_ENDPOINT for them"
+    elif "otlp" in exporters and raw:
+        endpoint = "http://localhost:4318" + _METRICS_PATH
+        source = "OTEL_METRICS_EXPORTER=otlp (the specification's default)"
+    if endpoint is not None and protocol == "grpc":
+        endpoint = grpc_endpoint(endpoint[: -len(_METRICS_PATH)] if endpoint.endswith(_METRICS_PATH) else endpoint)
+    return {"metrics_exporters": exporters, "otlp_metrics_endpoint": endpoint, "otlp_metrics_protocol": protocol,
+            "metrics_endpoint_source": source, "metrics_problem": problem}
+
+
 def _protocol(env: Mapping[str, str]) -> str:
     variable, protocol = _traces_variable(env, "PROTOCOL")
     protocol = protocol or "http/protobuf"
@@ -381,6 +443,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         "bedrock_runtime_endpoint": _bedrock_endpoint(env),
         "canary_interval_s": _canary_interval(env),
     }
+    values.update(_metrics(env, str(values["otlp_endpoint_source"])))
     values.update(overrides)
     values.setdefault("span_batch_limits", _span_batch_limits(env, int(values["workers"])))  # type: ignore[call-overload]
     return Settings(**values)  # type: ignore[arg-type]

@@ -24,7 +24,7 @@ STAGES = ("Parse Voice Personality", "Parse SOP", "Draft Plan", "Review Plan", "
 SOP = "1. Verify the caller's identity.\n2. Look up the order.\n3. Issue a refund if it is under 50 EUR."
 VOICE = "Warm, calm and concise; never uses jargon."
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-01$")
-FAST_FLUSH = {"OTEL_BSP_SCHEDULE_DELAY": "100"}
+FAST_FLUSH = {"OTEL_BSP_SCHEDULE_DELAY": "100", "OTEL_METRIC_EXPORT_INTERVAL": "500"}
 
 
 def payload(**overrides: object) -> dict:
@@ -99,6 +99,23 @@ def test_ping_answers_within_five_seconds_of_start(server: RuntimeServer) -> Non
     assert ping["status"] == "Healthy"
     assert ping["dropped_spans"] == 0
     assert isinstance(ping["time_of_last_update"], int)
+
+
+def test_an_invocations_metrics_reach_the_otlp_endpoint_as_deltas(server: RuntimeServer, sink: OtlpSink) -> None:
+    """The HTTP runtime exports the app's metrics beside its spans, to <endpoint>/v1/metrics."""
+    from agentcreator.telemetry.instruments import ATTRIBUTES, INSTRUMENTS
+
+    body = invoke(server).json()
+    points = sink.wait_for_metrics(lambda points: sum(
+        p["value"] for p in points if p["name"] == "agentcreator.invocations") >= 1, timeout=15)
+    assert {p["name"] for p in points} >= set(INSTRUMENTS)
+    for point in points:
+        assert set(point["attributes"]) <= ATTRIBUTES, point
+        assert point["resource"]["service.name"] == "agentcreator-meta-agent"
+        assert point["temporality"] == "DELTA", point["name"]
+        assert point["kind"] in ("sum", "exponential_histogram"), point["name"]
+    calls = sum(p["count"] for p in points if p["name"] == "gen_ai.client.operation.duration")
+    assert calls >= body["usage"]["llm_calls"] > 0
 
 
 def test_invocation_returns_the_agent_its_trace_and_a_traceparent(server: RuntimeServer, sink: OtlpSink) -> None:

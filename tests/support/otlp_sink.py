@@ -1,8 +1,10 @@
-"""A real OTLP/HTTP trace receiver for tests and benchmarks: decodes protobuf export requests.
+"""A real OTLP/HTTP trace and metrics receiver for tests and benchmarks: decodes protobuf requests.
 
 It listens on 127.0.0.1 (an ephemeral port), accepts ``POST /v1/traces`` bodies of
 ``ExportTraceServiceRequest`` (protobuf, optionally gzip), and keeps every span as a plain
 dict. It can be told to answer another status (e.g. 503) to play a failing collector.
+``POST /v1/metrics`` (``ExportMetricsServiceRequest``) is kept apart: ``metric_points()`` holds
+each data point, ``metric_requests``/``metric_headers`` count those requests only.
 
     with OtlpSink() as sink:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.endpoint      # base URL; sink.traces_url is the full one
@@ -24,6 +26,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -36,6 +42,7 @@ if TYPE_CHECKING:
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 TRACES_PATH = "/v1/traces"
+METRICS_PATH = "/v1/metrics"
 _STATUS = {Status.STATUS_CODE_UNSET: "UNSET", Status.STATUS_CODE_OK: "OK", Status.STATUS_CODE_ERROR: "ERROR"}
 
 
@@ -81,6 +88,35 @@ def decode_request(body: bytes) -> list[dict[str, Any]]:
     return spans
 
 
+def _temporality(data: Any) -> str:
+    return {1: "DELTA", 2: "CUMULATIVE"}.get(getattr(data, "aggregation_temporality", 0), "UNSPECIFIED")
+
+
+def decode_metrics_request(body: bytes) -> list[dict[str, Any]]:
+    """Every data point of one ``ExportMetricsServiceRequest`` as a plain dict: ``name``, ``unit``,
+    ``kind`` (sum, gauge, histogram, exponential_histogram), ``temporality``, ``attributes``,
+    ``resource``, ``scope`` and ``value`` (a number), or ``count``/``sum`` for histograms."""
+    request = ExportMetricsServiceRequest()
+    request.ParseFromString(body)
+    points: list[dict[str, Any]] = []
+    for resource_metrics in request.resource_metrics:
+        resource = decode_attributes(resource_metrics.resource.attributes)
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                kind = metric.WhichOneof("data")
+                data = getattr(metric, kind)
+                for point in data.data_points:
+                    entry = {"name": metric.name, "unit": metric.unit, "kind": kind, "temporality": _temporality(data),
+                             "attributes": decode_attributes(point.attributes), "resource": resource,
+                             "scope": scope_metrics.scope.name}
+                    if kind in ("histogram", "exponential_histogram"):
+                        entry.update(count=point.count, sum=point.sum)
+                    else:
+                        entry["value"] = point.as_double if point.WhichOneof("value") == "as_double" else point.as_int
+                    points.append(entry)
+    return points
+
+
 class OtlpSink:
     """Collects exported spans; thread-safe; a context manager that starts and stops the server."""
 
@@ -90,6 +126,9 @@ class OtlpSink:
         self._status = 200
         self.requests = 0  # export requests received, whatever was answered
         self.headers: list[dict[str, str]] = []  # each request's headers, names lower-cased
+        self._points: list[dict[str, Any]] = []
+        self.metric_requests = 0
+        self.metric_headers: list[dict[str, str]] = []
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -100,10 +139,15 @@ class OtlpSink:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with sink._lock:
-                    sink.headers.append({name.lower(): value for name, value in self.headers.items()})
-                status = sink._receive(self.path, self.headers.get("Content-Encoding", ""), body)
-                payload = ExportTraceServiceResponse().SerializeToString() if status == 200 else b""
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                if self.path.split("?", 1)[0] == METRICS_PATH:
+                    status = sink._receive_metrics(headers, body)
+                    payload = ExportMetricsServiceResponse().SerializeToString() if status == 200 else b""
+                else:
+                    with sink._lock:
+                        sink.headers.append(headers)
+                    status = sink._receive(self.path, self.headers.get("Content-Encoding", ""), body)
+                    payload = ExportTraceServiceResponse().SerializeToString() if status == 200 else b""
                 self.send_response(status)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", str(len(payload)))
@@ -145,6 +189,40 @@ class OtlpSink:
             self._spans.extend(spans)
             self._lock.notify_all()
         return 200
+
+    def _receive_metrics(self, headers: dict[str, str], body: bytes) -> int:
+        with self._lock:
+            self.metric_requests += 1
+            self.metric_headers.append(headers)
+            status = self._status
+        if status != 200:
+            return status
+        try:
+            points = decode_metrics_request(gzip.decompress(body) if headers.get("content-encoding") == "gzip"
+                                            else body)
+        except Exception:
+            return 400
+        with self._lock:
+            self._points.extend(points)
+            self._lock.notify_all()
+        return 200
+
+    def metric_points(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Metric data points received so far, optionally only one metric's."""
+        with self._lock:
+            return [point for point in self._points if name is None or point["name"] == name]
+
+    def wait_for_metrics(self, predicate: Callable[[list[dict[str, Any]]], bool],
+                         timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Block until ``predicate(all metric points)`` holds; AssertionError after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while not predicate(list(self._points)):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"OTLP sink: metrics not met within {timeout} s ({len(self._points)} points)")
+                self._lock.wait(left)
+            return list(self._points)
 
     def spans(self, *, trace_id: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
         """Spans received so far, optionally only one trace's or one name's."""
@@ -195,6 +273,7 @@ class GrpcOtlpSink(OtlpSink):
         from concurrent import futures
 
         import grpc
+        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
         from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
         super().__init__(host)  # an HTTP server that is never started: only its state is used
@@ -210,8 +289,18 @@ class GrpcOtlpSink(OtlpSink):
                     sink._lock.notify_all()
                 return ExportTraceServiceResponse()
 
+        class MetricsServicer(metrics_service_pb2_grpc.MetricsServiceServicer):
+            def Export(self, request: ExportMetricsServiceRequest, context: Any) -> ExportMetricsServiceResponse:  # noqa: N802
+                with sink._lock:
+                    sink.metric_requests += 1
+                    sink.metric_headers.append({key: value for key, value in context.invocation_metadata()})
+                    sink._points.extend(decode_metrics_request(request.SerializeToString()))
+                    sink._lock.notify_all()
+                return ExportMetricsServiceResponse()
+
         self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Servicer(), self._grpc)
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(MetricsServicer(), self._grpc)
         self._port = self._grpc.add_insecure_port(f"{host}:0")
         self._host = host
 

@@ -124,7 +124,7 @@ def _run(args: argparse.Namespace, settings: Settings, model: str, sop: str, voi
         if trace_stream is not None:
             trace_stream.close()
     if not flushed:
-        print("agentcreator run: warning: some spans could not be exported in time", file=sys.stderr)
+        print("agentcreator run: warning: some spans or metrics could not be exported in time", file=sys.stderr)
     shown_trace = "trace not recorded" if unrecorded else f"trace_id {trace_id}"
     if failure is not None:
         print(f"agentcreator run: error: {failure} ({shown_trace}, error_id {failure.error_id})", file=sys.stderr)

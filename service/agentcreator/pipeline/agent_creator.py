@@ -11,6 +11,7 @@ Independent work runs in parallel with the OTel context carried into each worker
 from __future__ import annotations
 
 import contextvars
+import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from agentcreator.pipeline.stages import (
     REVIEW_PLAN,
     stage_span,
 )
-from agentcreator.telemetry import content_attributes, get_tracer
+from agentcreator.telemetry import app_metrics, content_attributes, get_tracer
 from agentcreator.telemetry.genai import tool_attributes
 from agentcreator.tools import run_python
 
@@ -52,7 +53,9 @@ def code_interpreter(code: str) -> str:
                     **dict(tool_attributes("code_interpreter", f"call_{uuid.uuid4().hex[:24]}")),
                     **content_attributes("input", code)},
     ) as span:
+        started = time.perf_counter()
         result = run_python(code)
+        app_metrics().sandbox_run("code_interpreter", time.perf_counter() - started, sandbox_outcome(result))
         report = result.report()
         span.set_attributes(
             {
@@ -65,6 +68,19 @@ def code_interpreter(code: str) -> str:
         )
         span.set_status(Status(StatusCode.OK) if result.ok else Status(StatusCode.ERROR, report[:200]))
         return report
+
+
+def sandbox_outcome(result: Any) -> str:
+    """``ok``, ``timeout``, ``memory``, ``refused`` (not confined, not run) or ``error`` (non-zero exit)."""
+    from agentcreator.tools.code_interpreter import REFUSED_STATUS
+
+    if result.ok:
+        return "ok"
+    if result.timed_out:
+        return "timeout"
+    if result.memory_exceeded:
+        return "memory"
+    return "refused" if result.exit_code == REFUSED_STATUS else "error"
 
 
 @dataclass

@@ -15,7 +15,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import Status, StatusCode, format_trace_id
 
 from agentcreator.pipeline.stages import StageError
-from agentcreator.telemetry import get_tracer, set_session_context
+from agentcreator.telemetry import app_metrics, get_tracer, set_session_context
 from agentcreator.telemetry.genai import agent_attributes, provider_name, request_model
 from agentcreator.telemetry.setup import ensure_dspy_instrumented
 
@@ -136,6 +136,7 @@ def run_invocation(
                 root.set_attributes({"agentcreator.outcome": "error", "agentcreator.error_id": error_id,
                                      **({"agentcreator.failed_stage": stage} if stage else {})})
                 _set_usage(root, tracker)
+                _record(lm.model, started, tracker, cause)
                 first_line = next(iter(str(cause).strip().splitlines()), "")  # LM errors append advice lines
                 raise InvocationError(
                     f"{stage or 'pipeline'} failed: {type(cause).__name__}: {first_line}",
@@ -150,6 +151,7 @@ def run_invocation(
                    for name, n in log.iterations.items()},
             })
             _set_usage(root, tracker)
+            _record(lm.model, started, tracker, None, log)
             root.set_status(Status(StatusCode.OK))
     finally:
         if token is not None:
@@ -169,6 +171,19 @@ def run_invocation(
         simulated=is_offline(model),
         sampled=span_context.trace_flags.sampled,
     )
+
+
+def _record(model: str, started: float, tracker: Any, error: BaseException | None, log: Any = None) -> None:
+    """The invocation's metrics: duration and outcome, cost, and how long each review loop ran."""
+    metrics = app_metrics()
+    metrics.invocation(model, time.perf_counter() - started, error)
+    if tracker.cost_usd is not None:
+        metrics.cost_usd(model, tracker.cost_usd)
+    if log is not None:
+        for stage, name, approved in (("plan", "Review Plan", log.plan_approved),
+                                      ("code", "Review Code", log.code_approved)):
+            if name in log.iterations:
+                metrics.review_loop(stage, log.iterations[name], approved)
 
 
 def _rounded(cost: float | None) -> float | None:

@@ -9,6 +9,7 @@ from dspy.utils.usage_tracker import UsageTracker
 from opentelemetry import trace
 
 from agentcreator.telemetry.genai import COST_ATTRIBUTE, token_count_attributes
+from agentcreator.telemetry.metrics import app_metrics
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -52,6 +53,7 @@ class SpanUsageTracker(UsageTracker):
             cost = self.price.cost(input_tokens, output_tokens) if self.price is not None else None
             if cost is not None:
                 self._cost += cost
+        app_metrics().tokens(lm, input_tokens, output_tokens)
         span = trace.get_current_span()
         if span.is_recording():
             attributes: dict[str, int | float] = dict(token_count_attributes(input_tokens, output_tokens))

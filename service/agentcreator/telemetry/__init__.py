@@ -1,6 +1,7 @@
-"""Telemetry core: one provider, session baggage, gen_ai mapping, drop counting."""
+"""Telemetry core: one provider, session baggage, gen_ai mapping, drop counting, app metrics."""
 
 from agentcreator.telemetry.baggage import clear_session_context, set_session_context
+from agentcreator.telemetry.metrics import app_metrics
 from agentcreator.telemetry.setup import (
     configure_tracing,
     content_attributes,
@@ -10,6 +11,7 @@ from agentcreator.telemetry.setup import (
 )
 
 __all__ = [
+    "app_metrics",
     "clear_session_context",
     "configure_tracing",
     "content_attributes",

@@ -22,6 +22,7 @@ The measurements are in docs/engineering-notes.md.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import fields
 from enum import Enum
 from inspect import Parameter, Signature, signature
@@ -32,6 +33,8 @@ from openinference.instrumentation import get_attributes_from_context, safe_json
 from openinference.instrumentation.dspy import DSPyInstrumentor
 from opentelemetry import context as context_api
 from opentelemetry.trace import StatusCode, use_span
+
+from agentcreator.telemetry.metrics import app_metrics
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -190,15 +193,27 @@ class _LeanLMSpan:
             }))
 
 
+def _record_call(instance: Any, started: float, error: BaseException | None) -> None:
+    """gen_ai.client.operation.duration for one LM call, sampled or not."""
+    model = getattr(instance, "model", None)
+    app_metrics().llm_call(model if isinstance(model, str) else "", time.perf_counter() - started, error)
+
+
 class _LeanLMCallWrapper(_LeanLMSpan):
     def __call__(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                  kwargs: Mapping[str, Any]) -> Any:
         if context_api.get_value(context_api._SUPPRESS_INSTRUMENTATION_KEY):
             return wrapped(*args, **kwargs)
         span = self.start(type(instance).__name__ + ".__call__", instance, self._arguments(wrapped, args, kwargs))
-        with use_span(span, end_on_exit=True):
-            response = wrapped(*args, **kwargs)
-            self.finish(span, response)
+        started = time.perf_counter()
+        try:
+            with use_span(span, end_on_exit=True):
+                response = wrapped(*args, **kwargs)
+                self.finish(span, response)
+        except BaseException as error:
+            _record_call(instance, started, error)
+            raise
+        _record_call(instance, started, None)
         return response
 
 
@@ -208,9 +223,15 @@ class _LeanLMAcallWrapper(_LeanLMSpan):
         if context_api.get_value(context_api._SUPPRESS_INSTRUMENTATION_KEY):
             return await wrapped(*args, **kwargs)
         span = self.start(type(instance).__name__ + ".acall", instance, self._arguments(wrapped, args, kwargs))
-        with use_span(span, end_on_exit=True):
-            response = await wrapped(*args, **kwargs)
-            self.finish(span, response)
+        started = time.perf_counter()
+        try:
+            with use_span(span, end_on_exit=True):
+                response = await wrapped(*args, **kwargs)
+                self.finish(span, response)
+        except BaseException as error:
+            _record_call(instance, started, error)
+            raise
+        _record_call(instance, started, None)
         return response
 
 
@@ -237,6 +258,7 @@ class LeanDSPyInstrumentor(DSPyInstrumentor):
         if not HELPERS_FOUND or config is None or not hasattr(self._tracer, "__wrapped__"):
             if not getattr(self, "_fallback_logged", False):
                 self._fallback_logged = True
-                _log.warning("openinference-instrumentation-dspy changed: LLM spans use its own wrapper")
+                _log.warning("openinference-instrumentation-dspy changed: LLM spans use its own wrapper "
+                             "(and gen_ai.client.operation.duration is not recorded)")
             return False
         return not config.enable_genai_semconv

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
@@ -22,11 +23,13 @@ from agentcreator.telemetry.baggage import session_baggage_processor
 from agentcreator.telemetry.export import DropCounter, DropCountingBatchSpanProcessor
 from agentcreator.telemetry.genai import GenAiSpanExporter
 from agentcreator.telemetry.ids import ProcessRandomIdGenerator
+from agentcreator.telemetry.metrics import configure_metrics, shutdown_metrics
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from openinference.instrumentation import TraceConfig
+    from opentelemetry.sdk.metrics.export import MetricReader
     from opentelemetry.sdk.trace import SpanProcessor
     from opentelemetry.sdk.trace.export import SpanExporter
     from opentelemetry.util.types import AttributeValue
@@ -137,9 +140,12 @@ def configure_tracing(
     extra_exporters: Sequence[SpanExporter] = (),
     extra_processors: Sequence[SpanProcessor] = (),
     instrument_dspy: bool = True,
+    extra_metric_readers: Sequence[MetricReader] = (),
 ) -> TracerProvider | None:
     """Build the provider once; later calls return it unchanged until ``shutdown()``.
     With ``OTEL_SDK_DISABLED=true`` nothing is built or installed, and None is returned.
+    The meter provider is built beside it, on the same resource (``telemetry.metrics``);
+    ``extra_metric_readers`` (tests, benchmarks) read the metrics too.
 
     DSPy is instrumented lazily by ``ensure_dspy_instrumented`` (the pipeline calls it).
     ``extra_exporters`` (tests, ``--trace-file``, the CLI's tree) are attached synchronously:
@@ -153,7 +159,8 @@ def configure_tracing(
             return None
         if settings.langfuse_problem:
             _log.warning("%s", settings.langfuse_problem)
-        provider = TracerProvider(resource=build_resource(settings), id_generator=ProcessRandomIdGenerator())
+        resource = build_resource(settings)
+        provider = TracerProvider(resource=resource, id_generator=ProcessRandomIdGenerator())
         provider.add_span_processor(session_baggage_processor())
 
         def wrap(exporter: SpanExporter, *, encoded_strings: bool = False) -> SpanExporter:
@@ -174,6 +181,7 @@ def configure_tracing(
             provider.add_span_processor(processor)
         if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
             trace.set_tracer_provider(provider)  # the API allows one global; later ones stay local
+        configure_metrics(settings, resource, extra_readers=extra_metric_readers)
         _State.provider = provider
         _State.capture_content = settings.capture_content
         _State.instrument = instrument_dspy
@@ -216,9 +224,21 @@ def shutdown(timeout_s: float = 10.0) -> bool:
 
     The SDK's own shutdown waits out the exporter's timeout and retries (30 s measured with
     a dead endpoint), longer than ECS gives a stopping task; so it runs in a daemon thread
-    that we wait on for at most ``timeout_s``. Returns False if that bound was hit; our OTLP
-    encoder then stays installed, for the export still running.
+    that we wait on for at most ``timeout_s``, the metrics' final export beside it. Returns
+    False if that bound was hit; our OTLP encoder then stays installed, for the export still
+    running.
     """
+    started = time.monotonic()
+    metrics_done: list[bool] = []
+    metrics = threading.Thread(target=lambda: metrics_done.append(shutdown_metrics(timeout_s)),
+                               name="otel-metrics-shutdown-wait", daemon=True)
+    metrics.start()
+    traces_done = _shutdown_traces(timeout_s)
+    metrics.join(max(0.0, timeout_s - (time.monotonic() - started)))
+    return traces_done and metrics_done == [True]
+
+
+def _shutdown_traces(timeout_s: float) -> bool:
     with _State.lock:
         provider, instrumentor, undo = _State.provider, _State.instrumentor, _State.undo
         _State.provider = _State.instrumentor = _State.trace_config = None

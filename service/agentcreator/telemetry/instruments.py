@@ -1,0 +1,129 @@
+"""The app's metric instruments and the only attributes they take.
+
+The GenAI conventions' client metrics (open-telemetry/semantic-conventions-genai, "Development")
+and ours. Every attribute is low-cardinality — operation, provider, model, token type, agent and
+tool name, error type, outcome, stage — never a session, user or call id; ``ATTRIBUTES`` lists
+them and a test holds every recorded point to it. The pipeline records directly (not from spans),
+so a sampler dropping traces changes no count and canary traces, which run no pipeline, add none.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from opentelemetry.metrics import NoOpMeter
+
+from agentcreator.telemetry.genai import AGENT_NAME, CHAT, provider_name, request_model
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import Meter
+    from opentelemetry.util.types import AttributeValue
+
+# name: (kind, unit, description); the collector's EMF declarations and the dashboard use these names
+OPERATION_DURATION = "gen_ai.client.operation.duration"
+TOKEN_USAGE = "gen_ai.client.token.usage"
+INVOKE_AGENT_DURATION = "gen_ai.invoke_agent.duration"
+EXECUTE_TOOL_DURATION = "gen_ai.execute_tool.duration"
+INVOCATIONS = "agentcreator.invocations"
+REVIEW_ITERATIONS = "agentcreator.review.iterations"
+SANDBOX_RUNS = "agentcreator.sandbox.runs"
+COST = "agentcreator.usage.cost"
+INSTRUMENTS: dict[str, tuple[str, str, str]] = {
+    OPERATION_DURATION: ("histogram", "s", "GenAI operation duration (one LLM call, retries included)"),
+    TOKEN_USAGE: ("histogram", "{token}", "Input and output tokens used per LLM call"),
+    INVOKE_AGENT_DURATION: ("histogram", "s", "Duration of one agent invocation"),
+    EXECUTE_TOOL_DURATION: ("histogram", "s", "Duration of one tool execution"),
+    INVOCATIONS: ("counter", "{invocation}", "Agent invocations, by outcome"),
+    REVIEW_ITERATIONS: ("histogram", "{iteration}", "Iterations a review loop took, until approval or exhaustion"),
+    SANDBOX_RUNS: ("counter", "{run}", "Code-interpreter sandbox runs, by outcome"),
+    COST: ("counter", "USD", "Cost of the LLM calls in US dollars, from LiteLLM's model cost map"),
+}
+ATTRIBUTES = frozenset({
+    "gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model", "gen_ai.token.type",
+    "gen_ai.agent.name", "gen_ai.tool.name", "error.type", "agentcreator.outcome", "agentcreator.stage",
+})
+
+
+class Instruments:
+    """One of each instrument, made from one meter."""
+
+    def __init__(self, meter: Meter) -> None:
+        made = {}
+        for name, (kind, unit, description) in INSTRUMENTS.items():
+            create = meter.create_histogram if kind == "histogram" else meter.create_counter
+            made[name] = create(name, unit=unit, description=description)
+        self.operation_duration = made[OPERATION_DURATION]
+        self.token_usage = made[TOKEN_USAGE]
+        self.invoke_agent_duration = made[INVOKE_AGENT_DURATION]
+        self.execute_tool_duration = made[EXECUTE_TOOL_DURATION]
+        self.invocations = made[INVOCATIONS]
+        self.review_iterations = made[REVIEW_ITERATIONS]
+        self.sandbox_runs = made[SANDBOX_RUNS]
+        self.cost = made[COST]
+        self._models: dict[str, dict[str, AttributeValue]] = {}
+        self._per_call: dict[str, tuple[dict, dict, dict]] = {}  # per model: chat, input, output attributes
+
+    def _model(self, model: str) -> dict[str, AttributeValue]:
+        """Provider and model of a LiteLLM model string, made once per model."""
+        attributes = self._models.get(model)
+        if attributes is None:
+            attributes = self._models[model] = {"gen_ai.provider.name": provider_name(model),
+                                                "gen_ai.request.model": request_model(model)}
+        return attributes
+
+    def _call(self, model: str) -> tuple[dict, dict, dict]:
+        """An LLM call's attributes, and its tokens', made once per model: they are recorded per call."""
+        found = self._per_call.get(model)
+        if found is None:
+            chat = {"gen_ai.operation.name": CHAT, **self._model(model)}
+            found = self._per_call[model] = (chat, {**chat, "gen_ai.token.type": "input"},
+                                             {**chat, "gen_ai.token.type": "output"})
+        return found
+
+    def llm_call(self, model: str, seconds: float, error: BaseException | None = None) -> None:
+        """One LLM call (``chat``), its retries included; ``error`` when it failed."""
+        attributes = self._call(model)[0]
+        if error is not None:
+            attributes = {**attributes, "error.type": type(error).__name__}
+        self.operation_duration.record(seconds, attributes)
+
+    def tokens(self, model: str, input_tokens: int, output_tokens: int) -> None:
+        _, input_attributes, output_attributes = self._call(model)
+        self.token_usage.record(input_tokens, input_attributes)
+        self.token_usage.record(output_tokens, output_attributes)
+
+    def invocation(self, model: str, seconds: float, error: BaseException | None = None) -> None:
+        """One agent invocation: its duration and its outcome."""
+        attributes = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": AGENT_NAME, **self._model(model)}
+        if error is not None:
+            attributes["error.type"] = type(error).__name__
+        self.invoke_agent_duration.record(seconds, attributes)
+        self.invocations.add(1, {"agentcreator.outcome": "error" if error is not None else "success",
+                                 **self._model(model)})
+
+    def review_loop(self, stage: str, iterations: int, approved: bool) -> None:
+        """A produce-and-review loop (``plan`` or ``code``) ended: approved, or out of turns."""
+        self.review_iterations.record(iterations, {"agentcreator.stage": stage,
+                                                   "agentcreator.outcome": "approved" if approved else "exhausted"})
+
+    def sandbox_run(self, tool: str, seconds: float, outcome: str) -> None:
+        """One code-interpreter run, by outcome (``ok``, ``error``, ``timeout``, ``memory``, ``refused``)."""
+        attributes: dict[str, AttributeValue] = {"gen_ai.tool.name": tool}
+        if outcome != "ok":
+            attributes["error.type"] = outcome
+        self.execute_tool_duration.record(seconds, attributes)
+        self.sandbox_runs.add(1, {"gen_ai.tool.name": tool, "agentcreator.outcome": outcome})
+
+    def cost_usd(self, model: str, usd: float) -> None:
+        if usd > 0:
+            self.cost.add(usd, self._model(model))
+
+    @classmethod
+    def noop(cls) -> Instruments:
+        instruments = _NOOP.get("instance")
+        if instruments is None:
+            instruments = _NOOP["instance"] = cls(NoOpMeter("agentcreator"))
+        return instruments
+
+
+_NOOP: dict[str, Instruments] = {}

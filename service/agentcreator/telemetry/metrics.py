@@ -1,0 +1,132 @@
+"""The meter provider: the app's metrics, exported beside its spans under the same rules.
+
+``configure_metrics`` is idempotent and ``shutdown_metrics`` undoes it, flushing once more within
+a bound. The exporter is the SDK's OTLP one, for the endpoint and protocol ``config`` resolved;
+the SDK reads headers, timeout, compression, certificates and ``OTEL_METRIC_EXPORT_INTERVAL``
+itself. Where the standard variables leave them unset we choose delta temporality and base-2
+exponential histograms: CloudWatch's EMF (the collector's ``awsemf``) takes histograms as they
+come, so cumulative ones would be summed again every minute, and only exponential ones carry
+the values CloudWatch computes percentiles from.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, Counter, Histogram, MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    ConsoleMetricExporter,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
+
+from agentcreator.telemetry.instruments import Instruments
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
+
+    from agentcreator.config import Settings
+
+_log = logging.getLogger(__name__)
+_METER_NAME = "agentcreator"
+
+
+class _State:
+    lock = threading.Lock()
+    provider: MeterProvider | None = None
+    instruments: Instruments | None = None
+    disabled = False
+
+
+def _preferences() -> dict[str, dict]:
+    """Our temporality and histogram aggregation, for what the standard variables leave unset."""
+    preferences: dict[str, dict] = {}
+    if not os.environ.get("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "").strip():
+        preferences["preferred_temporality"] = {Counter: AggregationTemporality.DELTA,
+                                                Histogram: AggregationTemporality.DELTA}
+    if not os.environ.get("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION", "").strip():
+        preferences["preferred_aggregation"] = {Histogram: ExponentialBucketHistogramAggregation()}
+    return preferences
+
+
+def build_otlp_metric_exporter(settings: Settings, **overrides: object) -> MetricExporter:
+    """The SDK's OTLP metric exporter for the settings' metrics endpoint and protocol; ``doctor``
+    builds the same one (``overrides``: its own timeout) to probe the endpoint."""
+    if settings.otlp_metrics_protocol == "grpc":
+        from grpc import Compression
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
+
+        variable = ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION" if os.environ.get("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION")
+                    else "OTEL_EXPORTER_OTLP_COMPRESSION")
+        gzip = os.environ.get(variable, "").strip().lower() == "gzip"
+        # given explicitly: the SDK's gRPC exporter raises on a compression variable set to "none"
+        return GrpcExporter(endpoint=settings.otlp_metrics_endpoint,
+                            compression=Compression.Gzip if gzip else Compression.NoCompression,
+                            **_preferences(), **overrides)
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter
+
+    return HttpExporter(endpoint=settings.otlp_metrics_endpoint, **_preferences(), **overrides)
+
+
+def configure_metrics(settings: Settings, resource: object, *,
+                      extra_readers: Sequence[MetricReader] = ()) -> MeterProvider | None:
+    """Build the provider once (None, and nothing installed, with ``OTEL_SDK_DISABLED``, or when
+    no exporter or reader is asked for: the instruments then record nothing)."""
+    with _State.lock:
+        if _State.provider is not None or _State.disabled:
+            return _State.provider
+        if settings.sdk_disabled:
+            _State.disabled = True
+            return None
+        readers: list[MetricReader] = list(extra_readers)
+        if settings.exports_otlp_metrics:
+            readers.append(PeriodicExportingMetricReader(build_otlp_metric_exporter(settings)))
+        if "console" in settings.metrics_exporters:
+            readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter(out=sys.stderr, **_preferences())))
+        if settings.metrics_problem and "otlp" in settings.metrics_exporters:
+            _log.warning("%s", settings.metrics_problem)
+        if not readers:
+            return None
+        # No exemplars unless OTEL_METRICS_EXEMPLAR_FILTER asks: CloudWatch's EMF drops them, and
+        # sampling each one from the current span cost a fifth of the instruments' time.
+        exemplars = {} if os.environ.get("OTEL_METRICS_EXEMPLAR_FILTER") else {
+            "exemplar_filter": AlwaysOffExemplarFilter()}
+        provider = MeterProvider(resource=resource, metric_readers=readers, **exemplars)  # type: ignore[arg-type]
+        _State.provider = provider
+        _State.instruments = Instruments(provider.get_meter(_METER_NAME))
+        return provider
+
+
+def app_metrics() -> Instruments:
+    """The app's instruments: from the configured provider, or no-op ones that record nothing."""
+    current = _State.instruments
+    return current if current is not None else Instruments.noop()
+
+
+def meter_provider() -> MeterProvider | None:
+    return _State.provider
+
+
+def shutdown_metrics(timeout_s: float = 10.0) -> bool:
+    """Export what is left and stop, within ``timeout_s`` even when the endpoint never answers."""
+    with _State.lock:
+        provider = _State.provider
+        _State.provider = _State.instruments = None
+        _State.disabled = False
+    if provider is None:
+        return True
+    worker = threading.Thread(target=provider.shutdown, kwargs={"timeout_millis": timeout_s * 1000},
+                              name="otel-metrics-shutdown", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        _log.warning("metrics shutdown did not finish within %.1f s; the last metrics were dropped", timeout_s)
+        return False
+    return True

@@ -1,0 +1,160 @@
+"""The app's metrics: GenAI client metrics and ours, their attributes, and what does not count."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from agentcreator.telemetry.instruments import ATTRIBUTES, INSTRUMENTS
+from tests.unit.conftest import metric_points, run_pipeline
+
+
+def _points(run, name: str) -> list:
+    return [(attributes, point) for metric, attributes, point in run.metrics if metric == name]
+
+
+def _sum(run, name: str, **attributes: str) -> float:
+    """Counter values, or histogram sums, of the points whose attributes include ``attributes``."""
+    total = 0.0
+    for point_attributes, point in _points(run, name):
+        if all(point_attributes.get(key.replace("__", ".")) == value for key, value in attributes.items()):
+            total += point.value if hasattr(point, "value") else point.sum
+    return total
+
+
+def _count(run, name: str) -> int:
+    return sum(point.count for _, point in _points(run, name))
+
+
+@pytest.fixture(scope="module")
+def run():
+    return run_pipeline("offline:plan_rejections=4,code_rejections=3")
+
+
+def test_every_instrument_records_in_a_full_run(run) -> None:
+    assert run.error is None
+    assert {name for name, _, _ in run.metrics} == set(INSTRUMENTS)
+
+
+def test_attributes_are_the_low_cardinality_ones_only(run) -> None:
+    for name, attributes, _ in run.metrics:
+        assert set(attributes) <= ATTRIBUTES, (name, attributes)
+        assert "agent-123" not in attributes.values() and "user-456" not in attributes.values()
+
+
+def test_llm_calls_and_tokens_match_the_spans_and_the_result(run) -> None:
+    llm = [s for s in run.spans if s.attributes.get("openinference.span.kind") == "LLM"]
+    assert _count(run, "gen_ai.client.operation.duration") == len(llm) == run.result.usage["llm_calls"]
+    for attributes, _ in _points(run, "gen_ai.client.operation.duration"):
+        assert attributes == {"gen_ai.operation.name": "chat",
+                              "gen_ai.provider.name": "agentcreator.offline (simulated)",
+                              "gen_ai.request.model": "agentcreator-simulated"}
+    assert _sum(run, "gen_ai.client.token.usage", gen_ai__token__type="input") == run.result.usage["input_tokens"]
+    assert _sum(run, "gen_ai.client.token.usage", gen_ai__token__type="output") == run.result.usage["output_tokens"]
+    assert _count(run, "gen_ai.client.token.usage") == 2 * len(llm)
+
+
+def test_the_invocation_its_duration_cost_and_review_loops(run) -> None:
+    assert _sum(run, "agentcreator.invocations", agentcreator__outcome="success") == 1
+    (duration,) = _points(run, "gen_ai.invoke_agent.duration")
+    assert duration[0]["gen_ai.agent.name"] == "AgentCreator" and "error.type" not in duration[0]
+    assert duration[1].count == 1 and 0 < duration[1].sum <= run.result.duration_ms / 1000 + 0.01
+    assert _sum(run, "agentcreator.usage.cost") == pytest.approx(run.result.usage["cost_usd"], abs=1e-8)
+    loops = {(a["agentcreator.stage"], a["agentcreator.outcome"]): (p.count, p.sum)
+             for a, p in _points(run, "agentcreator.review.iterations")}
+    assert loops == {("plan", "exhausted"): (1, 4), ("code", "exhausted"): (1, 3)}
+
+
+def test_sandbox_runs_by_outcome_one_per_tool_span(run) -> None:
+    tools = [s for s in run.spans if s.name == "Code Interpreter Tool"]
+    assert _sum(run, "agentcreator.sandbox.runs", agentcreator__outcome="ok") == len(tools) == 3
+    assert _count(run, "gen_ai.execute_tool.duration") == len(tools)
+    for attributes, _ in _points(run, "gen_ai.execute_tool.duration"):
+        assert attributes == {"gen_ai.tool.name": "code_interpreter"}
+
+
+def test_approved_loops_say_so() -> None:
+    approved = run_pipeline("offline:plan_rejections=1,code_rejections=0")
+    loops = {(a["agentcreator.stage"], a["agentcreator.outcome"]): p.sum
+             for a, p in _points(approved, "agentcreator.review.iterations")}
+    assert loops == {("plan", "approved"): 2, ("code", "approved"): 1}
+
+
+def test_a_failed_invocation_counts_as_an_error_with_its_error_type() -> None:
+    failed = run_pipeline("offline:plan_rejections=1,fail_stage=review_plan")
+    assert failed.error is not None
+    assert _sum(failed, "agentcreator.invocations", agentcreator__outcome="error") == 1
+    assert _sum(failed, "agentcreator.invocations", agentcreator__outcome="success") == 0
+    (duration,) = _points(failed, "gen_ai.invoke_agent.duration")
+    root = next(s for s in failed.spans if s.parent is None)
+    error_type = duration[0]["error.type"]  # the class of what failed, as the root's status names it
+    assert root.status.description == f"Review Plan failed: {error_type}"
+    errors = [a for a, _ in _points(failed, "gen_ai.client.operation.duration") if "error.type" in a]
+    assert [a["error.type"] for a in errors] == [error_type]
+    assert not _points(failed, "agentcreator.review.iterations")  # no loop ended
+    assert _sum(failed, "agentcreator.usage.cost") > 0  # the calls made before the failure were paid for
+
+
+def test_traces_sampled_out_still_count(monkeypatch) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")  # the SDK reads it itself
+    unsampled = run_pipeline("offline")
+    assert unsampled.spans == []
+    assert _sum(unsampled, "agentcreator.invocations", agentcreator__outcome="success") == 1
+    assert _count(unsampled, "gen_ai.client.operation.duration") == unsampled.result.usage["llm_calls"] > 0
+
+
+def test_canary_traces_record_no_metric() -> None:
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from agentcreator import telemetry
+    from agentcreator.canary.emit import emit_canary
+    from agentcreator.config import load_settings
+
+    settings = load_settings({})
+    reader = InMemoryMetricReader()
+    telemetry.configure_tracing(settings, extra_metric_readers=[reader])
+    try:
+        for _ in range(3):
+            emit_canary(settings)
+        assert metric_points(reader) == []
+    finally:
+        telemetry.shutdown(timeout_s=5)
+
+
+def test_sdk_disabled_installs_no_meter_provider() -> None:
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from agentcreator import telemetry
+    from agentcreator.config import load_settings
+    from agentcreator.telemetry import metrics
+
+    reader = InMemoryMetricReader()
+    telemetry.configure_tracing(load_settings({"OTEL_SDK_DISABLED": "true"}), extra_metric_readers=[reader])
+    try:
+        assert metrics.meter_provider() is None
+        telemetry.app_metrics().invocation("offline", 1.0)
+        assert metric_points(reader) == []
+    finally:
+        telemetry.shutdown(timeout_s=5)
+
+
+def test_no_reader_no_provider_and_the_instruments_are_no_ops() -> None:
+    from agentcreator import telemetry
+    from agentcreator.config import load_settings
+    from agentcreator.telemetry import metrics
+
+    telemetry.configure_tracing(load_settings({}))
+    try:
+        assert metrics.meter_provider() is None
+        telemetry.app_metrics().tokens("offline", 1, 2)  # records nothing, raises nothing
+    finally:
+        telemetry.shutdown(timeout_s=5)
+
+
+def test_instrument_kinds_and_units_follow_the_conventions() -> None:
+    assert INSTRUMENTS["gen_ai.client.operation.duration"][:2] == ("histogram", "s")
+    assert INSTRUMENTS["gen_ai.client.token.usage"][:2] == ("histogram", "{token}")
+    assert INSTRUMENTS["gen_ai.invoke_agent.duration"][:2] == ("histogram", "s")
+    assert INSTRUMENTS["gen_ai.execute_tool.duration"][:2] == ("histogram", "s")
+    assert Counter(kind for kind, _, _ in INSTRUMENTS.values()) == {"histogram": 5, "counter": 3}
