@@ -309,3 +309,38 @@ def test_render_refuses_a_reference_without_a_value():
 def test_render_refuses_a_value_the_config_does_not_use():
     with pytest.raises(ValueError, match="UNKNOWN_X: not a variable the collector config uses"):
         render_config(langfuse_enabled=False, values={**VALUES, "UNKNOWN_X": "1"})
+
+
+def _app_emf(doc: dict) -> dict:
+    return doc["exporters"]["awsemf/app"]
+
+
+@pytest.mark.parametrize(("langfuse", "mode"), VARIANTS)
+def test_the_apps_metrics_go_to_cloudwatch_in_their_own_namespace(langfuse, mode):
+    doc = _variant(langfuse, mode)
+    pipeline = doc["service"]["pipelines"]["metrics/app"]
+    assert pipeline["receivers"] == ["otlp"] and pipeline["exporters"] == ["awsemf/app"]
+    assert pipeline["processors"][0].startswith("memory_limiter/") and pipeline["processors"][-1].startswith("batch")
+    emf = _app_emf(doc)
+    assert emf["namespace"] == "AgentCreator/Pipeline" != doc["exporters"]["awsemf/collector"]["namespace"]
+    assert emf["dimension_rollup_option"] == "NoDimensionRollup"
+    assert emf["retain_initial_value_of_delta_metric"] is True
+
+
+def test_every_app_instrument_is_exported_by_small_dimension_sets_of_attributes_it_records():
+    """The link from the app's instruments to the EMF declarations: nothing the app records is
+    left out, and no dimension names an attribute the app never sets."""
+    from agentcreator.telemetry.instruments import ATTRIBUTES, INSTRUMENTS
+
+    declarations = _app_emf(yaml.safe_load(_shipped_text()))["metric_declarations"]
+    for name in INSTRUMENTS:
+        matching = [d for d in declarations if any(re.search(s, name) for s in d["metric_name_selectors"])]
+        assert matching, name
+    for declaration in declarations:
+        for selector in declaration["metric_name_selectors"]:
+            assert any(re.search(selector, name) for name in INSTRUMENTS), selector
+        for dimensions in declaration["dimensions"]:
+            assert dimensions[0] == "environment" and len(dimensions) <= 3
+            assert set(dimensions[1:]) <= ATTRIBUTES - {"gen_ai.request.model", "gen_ai.provider.name", "error.type"}
+    labels = yaml.safe_load(_shipped_text())["processors"]["resource/app-metrics"]["attributes"]
+    assert {"key": "environment", "value": "${env:ENVIRONMENT}", "action": "upsert"} in labels

@@ -337,3 +337,28 @@ def test_component_list_rejects_a_malformed_line(tmp_path):
     path.write_text("version v0.49.0\nreceiver\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"adot-components.txt:2: expected"):
         load_components(path)
+
+
+def test_the_apps_metrics_may_share_a_limiter_with_its_spans():
+    def share(doc):
+        doc["service"]["pipelines"]["metrics/app"]["processors"][0] = "memory_limiter/traces"
+        del doc["processors"]["memory_limiter/app-metrics"]
+
+    assert _problems_after(share) == []
+
+
+def test_emf_without_declarations_or_with_a_wide_dimension_set_is_rejected():
+    def undeclared(doc):
+        doc["exporters"]["awsemf/app"].pop("metric_declarations")
+
+    def wide(doc):
+        doc["exporters"]["awsemf/app"]["metric_declarations"][0]["dimensions"] = [["a", "b", "c", "d", "e"]]
+
+    assert _problems_after(undeclared) == [
+        "exporters.awsemf/app: no metric_declarations, so every label of every metric becomes a CloudWatch "
+        "dimension (one billed metric per value)"
+    ]
+    assert _problems_after(wide) == [
+        "exporters.awsemf/app: dimension set ['a', 'b', 'c', 'd', 'e'] has more than 4 dimensions; keep "
+        "CloudWatch's metrics few"
+    ]

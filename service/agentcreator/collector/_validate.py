@@ -33,6 +33,7 @@ _HEALTH_CHECK_PORT = 13133  # ADOT's /healthcheck binary calls 127.0.0.1:13133
 _QUEUED_EXPORTERS = {"otlp_http", "otlphttp", "otlp_grpc", "otlp"}
 _UNQUEUED_EXPORTERS = {"awsxray", "awsemf"}
 _SECRET_HEADER = re.compile(r"auth|key|token|secret|team|password", re.IGNORECASE)
+_MAX_EMF_DIMENSIONS = 4  # each value combination of a dimension set is one CloudWatch metric
 _TELEMETRY_LEVELS = {"normal", "detailed"}  # both expose the otelcol_* span and queue metrics
 
 
@@ -173,7 +174,8 @@ def _check_extensions(doc: dict[str, Any]) -> Iterator[str]:
 
 
 def _check_processor_order(doc: dict[str, Any]) -> Iterator[str]:
-    """The app's data meets a memory_limiter first; the collector's own metrics never share one.
+    """The app's data (spans and metrics) meets a memory_limiter first; the collector's own metrics
+    never share one.
 
     A limiter shared with the self-metrics pipeline refuses those metrics exactly when memory
     is short, and the alarms then see missing data instead of the refusals.
@@ -195,7 +197,9 @@ def _check_processor_order(doc: dict[str, Any]) -> Iterator[str]:
             yield f"{where}: batch must be the last processor ({found})"
     for pipeline_id, pipeline in _pipelines(doc).items():
         pipeline = pipeline or {}
-        if _component_type(pipeline_id) != "metrics":
+        if _component_type(pipeline_id) != "metrics" or any(
+            _component_type(r) == "otlp" for r in pipeline.get("receivers") or []
+        ):  # the app's own metrics are app data: they may share a limiter with it
             continue
         for processor_id in pipeline.get("processors") or []:
             if processor_id in limiters_of_app_data:
@@ -377,7 +381,17 @@ def _metrics_receivers(doc: dict[str, Any], type_name: str) -> set[str]:
 
 def _check_emf(doc: dict[str, Any]) -> Iterator[str]:
     for exporter_id in _ids_of_type(doc, "exporters", "awsemf"):
-        if (_section(doc, "exporters")[exporter_id] or {}).get("retain_initial_value_of_delta_metric") is not True:
+        config = _section(doc, "exporters")[exporter_id] or {}
+        declarations = config.get("metric_declarations") or []
+        if not declarations:
+            yield (f"exporters.{exporter_id}: no metric_declarations, so every label of every metric becomes a "
+                   "CloudWatch dimension (one billed metric per value)")
+        for declaration in declarations:
+            for dimensions in (declaration or {}).get("dimensions") or []:
+                if len(dimensions or []) > _MAX_EMF_DIMENSIONS:
+                    yield (f"exporters.{exporter_id}: dimension set {dimensions} has more than "
+                           f"{_MAX_EMF_DIMENSIONS} dimensions; keep CloudWatch's metrics few")
+        if config.get("retain_initial_value_of_delta_metric") is not True:
             yield (
                 f"exporters.{exporter_id}: set retain_initial_value_of_delta_metric: true, or each counter's "
                 "first value (the first burst of refusals or failures) never reaches CloudWatch"
