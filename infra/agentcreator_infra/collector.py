@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 ADOT_IMAGE: str = _collector.ADOT_IMAGE
 APP_OTLP_ENDPOINT: str = _collector.APP_OTLP_ENDPOINT
 SERVICE_NAME = "agentcreator-meta-agent"
+COLLECTOR_EMF_EXPORTER = "awsemf/collector"  # the collector's own metrics (collector/otel-config.yaml)
+APP_EMF_EXPORTER = "awsemf/app"  # the app's metrics (docs/metrics.md)
 SECRET_ENV = "LANGFUSE_AUTHORIZATION"  # the only collector input that comes from Secrets Manager
 # memory_limiter compares the Go heap (runtime Alloc) with its limit; the container's hard limit
 # sees the whole resident set. Measured in ADOT v0.49.0 (collector/README.md, "Memory"): the
@@ -46,14 +48,20 @@ class CollectorWiring:
     secret_names: frozenset[str]  # env vars to fill from Secrets Manager
     app_environment: dict[str, str]  # what the app needs for this collector (awsxray: a smaller span)
 
+    def _exporter(self, exporter_id: str) -> dict:
+        exporters = yaml.safe_load(self.config).get("exporters", {})
+        if exporter_id not in exporters:
+            raise CollectorConfigError(f"the collector config has no exporter {exporter_id}")
+        return exporters[exporter_id]
+
+    def _filled(self, value: str) -> str:
+        """A config string with ${env:NAME} filled in, as the running collector will see it."""
+        return re.sub(r"\$\{env:([A-Za-z0-9_]+)\}", lambda m: self.environment[m.group(1)], value)
+
     @property
     def emf_exporter(self) -> dict:
         """The awsemf exporter that ships the collector's own metrics (namespace, log group)."""
-        exporters = yaml.safe_load(self.config).get("exporters", {})
-        found = [value for key, value in exporters.items() if key.split("/")[0] == "awsemf"]
-        if len(found) != 1:
-            raise CollectorConfigError(f"expected one awsemf exporter for the collector's metrics, found {len(found)}")
-        return found[0]
+        return self._exporter(COLLECTOR_EMF_EXPORTER)
 
     @property
     def metrics_namespace(self) -> str:
@@ -62,8 +70,16 @@ class CollectorWiring:
     @property
     def metrics_log_group_name(self) -> str:
         """awsemf's log_group_name with ${env:NAME} filled in, as the running collector will see it."""
-        name = self.emf_exporter["log_group_name"]
-        return re.sub(r"\$\{env:([A-Za-z0-9_]+)\}", lambda m: self.environment[m.group(1)], name)
+        return self._filled(self.emf_exporter["log_group_name"])
+
+    @property
+    def app_emf_exporter(self) -> dict:
+        """The awsemf exporter that ships the app's metrics: namespace, log group, metric declarations."""
+        return self._exporter(APP_EMF_EXPORTER)
+
+    @property
+    def app_metrics_log_group_name(self) -> str:
+        return self._filled(self.app_emf_exporter["log_group_name"])
 
 
 def memory_limits(collector_memory_mib: int) -> tuple[int, int]:

@@ -105,6 +105,15 @@ class AgentCreatorService(Construct):
             encryption_key=key,
             removal_policy=RemovalPolicy.DESTROY,
         )
+        # and the app's metrics here (docs/metrics.md), read by the pipeline dashboard.
+        self.app_metrics_log_group = logs.LogGroup(
+            self,
+            "AppMetrics",
+            log_group_name=collector.app_metrics_log_group_name,
+            retention=log_retention,
+            encryption_key=key,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
 
         self.task_role = iam.Role(
             self,
@@ -117,7 +126,7 @@ class AgentCreatorService(Construct):
         self.task_role.add_to_policy(
             iam.PolicyStatement(
                 actions=["logs:PutLogEvents", "logs:CreateLogStream"],
-                resources=[self.emf_log_group.log_group_arn],
+                resources=[self.emf_log_group.log_group_arn, self.app_metrics_log_group.log_group_arn],
             )
         )
         self.task_role.add_to_policy(

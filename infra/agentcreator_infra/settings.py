@@ -30,8 +30,9 @@ _MODEL_ID = re.compile(r"^[a-z0-9.-]+:[0-9a-z:]+$|^[a-z0-9.-]+$")
 _KEYS = {
     "account", "region", "vpc", "task", "scaling", "sampling", "log_retention_days",
     "langfuse", "alarm_email", "bedrock_model_id", "transaction_search", "shutdown_grace_s",
-    "availability_zones", "xray_mode", "canary", "security",
+    "availability_zones", "xray_mode", "canary", "security", "pipeline_alarms",
 }
+_PIPELINE_ALARM_KEYS = {"error_rate_percent", "p99_duration_s", "cost_per_hour_usd"}
 XRAY_MODES = ("otlp", "awsxray")  # agentcreator.collector.XRAY_MODES; a test keeps them equal
 _SECURITY_KEYS = {
     "kms_key", "certificate_arn", "ssl_policy", "http", "alb_access_logs", "access_log_retention_days",
@@ -57,6 +58,16 @@ class CanarySettings:
     timeout_s: int
     window_minutes: int
     latency_threshold_s: int
+
+
+@dataclass(frozen=True)
+class PipelineAlarmSettings:
+    """Thresholds of the pipeline dashboard's alarms (docs/metrics.md): the share of invocations
+    that fail, the p99 invocation duration, and the LLM cost of an hour."""
+
+    error_rate_percent: float = 5.0
+    p99_duration_s: float = 180.0
+    cost_per_hour_usd: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -114,6 +125,7 @@ class Settings:
     security: SecuritySettings
     xray_mode: str = "otlp"
     canary: CanarySettings | None = None  # None: no canary and no checker in this environment
+    pipeline_alarms: PipelineAlarmSettings = PipelineAlarmSettings()
 
     @property
     def stack_name(self) -> str:
@@ -260,6 +272,7 @@ def parse_settings(name: str, raw: dict[str, Any]) -> Settings:
         raise SettingsError(f"{where}: `shutdown_grace_s` must be 1..{ECS_MAX_STOP_TIMEOUT_S - 5}")
     return Settings(
         canary=_canary(raw, where),
+        pipeline_alarms=_pipeline_alarms(raw, where),
         name=name,
         account=account,
         region=region,
@@ -310,3 +323,22 @@ def _canary(raw: dict[str, Any], where: str) -> CanarySettings | None:
     if not 1 <= latency < timeout:
         raise SettingsError(f"{where}: `canary.latency_threshold_s` must be 1..{timeout - 1} (below the timeout)")
     return CanarySettings(interval_s=interval, timeout_s=timeout, window_minutes=window, latency_threshold_s=latency)
+
+
+def _pipeline_alarms(raw: dict[str, Any], where: str) -> PipelineAlarmSettings:
+    block = _get(raw, "pipeline_alarms", dict, where, {})
+    unknown = set(block) - _PIPELINE_ALARM_KEYS
+    if unknown:
+        raise SettingsError(f"{where}: unknown keys pipeline_alarms.{sorted(unknown)}; "
+                            f"allowed: {sorted(_PIPELINE_ALARM_KEYS)}")
+    defaults = PipelineAlarmSettings()
+    rate = float(_get(raw, "pipeline_alarms.error_rate_percent", (int, float), where, defaults.error_rate_percent))
+    if not 0 < rate < 100:
+        raise SettingsError(f"{where}: `pipeline_alarms.error_rate_percent` must be in (0, 100)")
+    p99 = float(_get(raw, "pipeline_alarms.p99_duration_s", (int, float), where, defaults.p99_duration_s))
+    if not 1 <= p99 <= 3600:
+        raise SettingsError(f"{where}: `pipeline_alarms.p99_duration_s` must be 1..3600 seconds")
+    cost = float(_get(raw, "pipeline_alarms.cost_per_hour_usd", (int, float), where, defaults.cost_per_hour_usd))
+    if not 0 < cost <= 100000:
+        raise SettingsError(f"{where}: `pipeline_alarms.cost_per_hour_usd` must be in (0, 100000]")
+    return PipelineAlarmSettings(error_rate_percent=rate, p99_duration_s=p99, cost_per_hour_usd=cost)

@@ -14,6 +14,7 @@ from agentcreator_infra import nag_acknowledgements
 from agentcreator_infra.canary import INTERVAL_ENV, CanaryChecker
 from agentcreator_infra.encryption import EnvironmentKey
 from agentcreator_infra.observability import Observability
+from agentcreator_infra.pipeline_dashboard import PipelineDashboard
 from agentcreator_infra.retention import retention
 from agentcreator_infra.secrets import LangfuseSecret, RedeployOnSecretChange
 from agentcreator_infra.service import AgentCreatorService
@@ -80,6 +81,9 @@ class AgentCreatorStack(Stack):
             collector=self.collector,
             key=key,
         )
+        self.pipeline = PipelineDashboard(
+            self, "Pipeline", settings=settings, collector=self.collector, topic=self.observability.topic,
+        )
         self.canary: CanaryChecker | None = None
         if settings.canary is not None:
             self.service.app_container.add_environment(INTERVAL_ENV, str(settings.canary.interval_s))
@@ -108,6 +112,7 @@ class AgentCreatorStack(Stack):
                 f"#dashboards/dashboard/{settings.stack_name}"
             ),
             "DashboardName": dashboard.dashboard_name,
+            "PipelineDashboardName": self.pipeline.dashboard.dashboard_name,
             "AlarmTopicArn": self.observability.topic.topic_arn,
             "InternalUrl": self.service.url,
             "LangfuseSecretName": self.secrets.secret_name,

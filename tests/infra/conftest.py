@@ -121,6 +121,14 @@ def one(template: dict, kind: str) -> dict:
     return next(iter(found.values()))
 
 
+def dashboard(template: dict, name: str) -> dict:
+    """The CloudWatch dashboard called ``name`` (a stack has the collector's and the pipeline's)."""
+    found = [d for d in resources(template, "AWS::CloudWatch::Dashboard").values()
+             if d["Properties"].get("DashboardName") == name]
+    assert len(found) == 1, f"expected one dashboard {name}, found {len(found)}"
+    return found[0]
+
+
 def containers(template: dict) -> dict[str, dict]:
     task = one(template, "AWS::ECS::TaskDefinition")
     return {c["Name"]: c for c in task["Properties"]["ContainerDefinitions"]}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.conftest import ENVIRONMENTS, containers, environment_of, one, resources
+from tests.infra.conftest import ENVIRONMENTS, containers, dashboard, environment_of, one, resources
 
 each_env = pytest.mark.parametrize("env", ENVIRONMENTS)
 NAMESPACE = "AgentCreator/Canary"
@@ -135,7 +135,7 @@ def test_delivery_latency_over_the_environments_threshold_alarms(synthesized, se
 
 @each_env
 def test_the_dashboard_shows_the_canary(synthesized, env):
-    body = json.dumps(one(synthesized.raw[env], "AWS::CloudWatch::Dashboard")["Properties"]["DashboardBody"])
+    body = json.dumps(dashboard(synthesized.raw[env], f"AgentCreator-{env}")["Properties"]["DashboardBody"])
     assert "Canary: sent vs delivered per backend" in body and "Canary delivery latency" in body
     assert "Canary alarms" in body
 

@@ -31,9 +31,11 @@ def test_task_role_statements(synthesized, settings, env):
     assert _actions(by_service["xray"]) == XRAY and by_service["xray"]["Resource"] == "*"
     logs = by_service["logs"]
     assert _actions(logs) == {"logs:PutLogEvents", "logs:CreateLogStream"}
-    emf_group = [k for k, v in resources(raw, "AWS::Logs::LogGroup").items()
-                 if v["Properties"].get("LogGroupName", "").endswith("/collector-metrics")]
-    assert logs["Resource"] == {"Fn::GetAtt": [emf_group[0], "Arn"]}
+    emf_groups = [k for suffix in ("/collector-metrics", "/app-metrics")
+                  for k, v in resources(raw, "AWS::Logs::LogGroup").items()
+                  if v["Properties"].get("LogGroupName", "").endswith(suffix)]
+    assert len(emf_groups) == 2  # the collector's own metrics and the app's, nothing else
+    assert logs["Resource"] == [{"Fn::GetAtt": [group, "Arn"]} for group in emf_groups]
     bedrock = by_service["bedrock"]
     assert _actions(bedrock) <= {"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream",
                                  "bedrock:Converse", "bedrock:ConverseStream"}
@@ -49,11 +51,13 @@ def test_emf_log_group_is_the_one_the_collector_writes(synthesized):
 
     from agentcreator.collector import render_config
 
-    emf = next(v for k, v in yaml.safe_load(render_config(langfuse_enabled=True))["exporters"].items()
-               if k.startswith("awsemf"))
+    exporters = yaml.safe_load(render_config(langfuse_enabled=True))["exporters"]
+    emfs = [v for k, v in exporters.items() if k.startswith("awsemf")]
+    assert len(emfs) == 2  # the collector's own metrics and the app's
     for env, raw in synthesized.raw.items():
         names = {v["Properties"].get("LogGroupName") for v in resources(raw, "AWS::Logs::LogGroup").values()}
-        assert emf["log_group_name"].replace("${env:ENVIRONMENT}", env) in names
+        for emf in emfs:
+            assert emf["log_group_name"].replace("${env:ENVIRONMENT}", env) in names
 
 
 def test_inference_profile_model_grants_the_profile_and_its_model(variant):

@@ -10,17 +10,16 @@ import yaml
 
 from agentcreator.collector import CONFIG_PATH, load_metrics
 from agentcreator_infra import collector_metrics as cm
-from tests.infra.conftest import ENVIRONMENTS, containers, environment_of, one, resources
+from tests.infra.conftest import ENVIRONMENTS, containers, dashboard, environment_of, one, resources
 
 
-def _dashboard_body(raw: dict) -> str:
-    body = one(raw, "AWS::CloudWatch::Dashboard")["Properties"]["DashboardBody"]
-    return json.dumps(body)
+def _dashboard_body(raw: dict, env: str) -> str:
+    return json.dumps(dashboard(raw, f"AgentCreator-{env}")["Properties"]["DashboardBody"])
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_dashboard_shows_collector_and_service_health(synthesized, env):
-    body = _dashboard_body(synthesized.raw[env])
+    body = _dashboard_body(synthesized.raw[env], env)
     for metric in (cm.ACCEPTED_SPANS, cm.RECEIVER_REFUSED_SPANS, cm.SENT_SPANS, cm.SEND_FAILED_SPANS,
                    cm.ENQUEUE_FAILED_SPANS, cm.MEMORY_LIMITER_REFUSED_SPANS,
                    cm.QUEUE_SIZE, cm.QUEUE_CAPACITY, cm.MEMORY_RSS, "ContainerCpuUtilized",
@@ -28,8 +27,6 @@ def test_dashboard_shows_collector_and_service_health(synthesized, env):
                    "TargetResponseTime", "RequestCount", "InputTokenCount", "OutputTokenCount"):
         assert metric in body, metric
     assert "AgentCreator/Collector" in body
-    one_dashboard = one(synthesized.raw[env], "AWS::CloudWatch::Dashboard")
-    assert one_dashboard["Properties"]["DashboardName"] == f"AgentCreator-{env}"
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -56,7 +53,7 @@ def _collector_config(raw: dict) -> dict:
 
 
 def _emf(config: dict) -> tuple[str, list[str], list[list[str]]]:
-    emf = next(v for k, v in config["exporters"].items() if k.startswith("awsemf"))
+    emf = config["exporters"]["awsemf/collector"]
     declaration = emf["metric_declarations"][0]
     return emf["namespace"], declaration["metric_name_selectors"], declaration["dimensions"]
 

@@ -53,8 +53,9 @@ def test_every_log_group_uses_the_environment_key(synthesized, variant, env):
     used |= {ref(f["Properties"]["LoggingConfig"]["LogGroup"]) for f in functions}
     used.add(ref(one(raw, "AWS::EC2::FlowLog")["Properties"]["LogGroupName"]))
     assert used <= set(groups) and len(used) == 2 + len(functions) + 1
-    # and the collector's metrics group, which only awsemf writes to
-    assert [v for v in groups.values() if v["Properties"].get("LogGroupName", "").endswith("/collector-metrics")]
+    # and the collector's and the app's metrics groups, which only awsemf writes to
+    for suffix in ("/collector-metrics", "/app-metrics"):
+        assert [v for v in groups.values() if v["Properties"].get("LogGroupName", "").endswith(suffix)], suffix
 
 
 @pytest.mark.parametrize("env", ALL)

@@ -1,0 +1,145 @@
+"""The pipeline dashboard and its alarms read exactly what the collector's EMF export produces.
+
+The names and dimension sets come from the synthesized collector configuration (the
+AOT_CONFIG_CONTENT of each stack's task definition), never from a list kept here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agentcreator_infra.collector import APP_EMF_EXPORTER
+from agentcreator_infra.pipeline_dashboard import AppMetrics, AppMetricsError
+from tests.infra.conftest import ENVIRONMENTS, containers, dashboard, environment_of, resources
+
+
+def _app_emf(raw: dict) -> dict:
+    config = yaml.safe_load(environment_of(containers(raw)["collector"])["AOT_CONFIG_CONTENT"])
+    return config["exporters"][APP_EMF_EXPORTER]
+
+
+def _exported(emf: dict) -> list[tuple[list[str], list[frozenset[str]]]]:
+    return [(d["metric_name_selectors"], [frozenset(dims) for dims in d["dimensions"]])
+            for d in emf["metric_declarations"]]
+
+
+def _is_exported(emf: dict, name: str, dimensions: frozenset[str]) -> bool:
+    return any(any(re.search(s, name) for s in selectors) and dimensions in sets
+               for selectors, sets in _exported(emf))
+
+
+def _widget_metrics(body: dict) -> list[tuple[str, str, dict[str, str]]]:
+    """(namespace, name, dimensions) of every metric a dashboard body draws, math inputs included."""
+    found = []
+    for widget in body["widgets"]:
+        for row in widget.get("properties", {}).get("metrics", []):
+            plain = [item for item in row if isinstance(item, str)]
+            if len(plain) >= 2 and not (isinstance(row[0], dict) and "expression" in row[0]):
+                namespace, name, *pairs = plain
+                found.append((namespace, name, dict(zip(pairs[::2], pairs[1::2], strict=True))))
+    return found
+
+
+def _alarm_metrics(alarm: dict) -> list[dict]:
+    if "MetricName" in alarm:
+        return [{"Namespace": alarm["Namespace"], "MetricName": alarm["MetricName"],
+                 "Dimensions": alarm.get("Dimensions", [])}]
+    return [query["MetricStat"]["Metric"] for query in alarm.get("Metrics", []) if "MetricStat" in query]
+
+
+def _pipeline_alarms(raw: dict) -> dict[str, dict]:
+    return {key: alarm["Properties"] for key, alarm in resources(raw, "AWS::CloudWatch::Alarm").items()
+            if key.startswith("Pipeline")}
+
+
+def _body(raw: dict, env: str) -> dict:
+    body = dashboard(raw, f"AgentCreator-{env}-pipeline")["Properties"]["DashboardBody"]
+    text = "".join(part if isinstance(part, str) else "REF" for part in body["Fn::Join"][1]) \
+        if isinstance(body, dict) else body
+    return json.loads(text)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_dashboard_metric_is_one_the_emf_export_produces(synthesized, env):
+    raw = synthesized.raw[env]
+    emf = _app_emf(raw)
+    drawn = [m for m in _widget_metrics(_body(raw, env)) if m[0] == emf["namespace"]]
+    assert len({name for _, name, _ in drawn}) >= 7
+    for _, name, dimensions in drawn:
+        assert dimensions["environment"] == env
+        assert _is_exported(emf, name, frozenset(dimensions)), (name, dimensions)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_alarm_metric_is_one_the_emf_export_produces(synthesized, env):
+    raw = synthesized.raw[env]
+    emf = _app_emf(raw)
+    alarms = _pipeline_alarms(raw)
+    assert len(alarms) == 3
+    for key, alarm in alarms.items():
+        for metric in _alarm_metrics(alarm):
+            assert metric["Namespace"] == emf["namespace"], key
+            dimensions = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+            assert dimensions["environment"] == env
+            assert _is_exported(emf, metric["MetricName"], frozenset(dimensions)), (key, metric)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_dashboard_shows_what_an_operator_asks_first(synthesized, env):
+    text = json.dumps(_body(synthesized.raw[env], env))
+    for title in ("Invocations per minute and error rate", "Invocation duration p50 / p99",
+                  "LLM calls and tokens per minute", "Cost per hour", "Review iterations to approval",
+                  "Sandbox runs that failed", "Pipeline alarms"):
+        assert title in text, title
+    assert '"stat": "p99"' in text and '"stat": "p50"' in text
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_alarms_use_the_environments_thresholds_and_the_alarm_topic(synthesized, settings, env):
+    raw = synthesized.raw[env]
+    limits = settings[env].pipeline_alarms
+    alarms = _pipeline_alarms(raw)
+    topic = next(iter(resources(raw, "AWS::SNS::Topic")))
+
+    def alarm(fragment: str) -> dict:
+        (found,) = [a for key, a in alarms.items() if fragment in key]
+        return found
+
+    error_rate, p99, cost = alarm("ErrorRate"), alarm("P99Duration"), alarm("CostPerHour")
+    assert error_rate["Threshold"] == limits.error_rate_percent
+    assert "100 * FILL(errors, 0) / total" in json.dumps(error_rate["Metrics"])
+    (p99_stat,) = [q["MetricStat"] for q in p99["Metrics"]]
+    assert (p99["Threshold"], p99_stat["Stat"], p99_stat["Period"]) == (limits.p99_duration_s, "p99", 300)
+    (cost_stat,) = [q["MetricStat"] for q in cost["Metrics"]]
+    assert (cost["Threshold"], cost_stat["Stat"], cost_stat["Period"]) == (limits.cost_per_hour_usd, "Sum", 3600)
+    for props in alarms.values():
+        assert props["AlarmActions"] == props["OKActions"] == [{"Ref": topic}]
+        assert props["TreatMissingData"] == "notBreaching"
+    thresholds = {e: settings[e].pipeline_alarms for e in ENVIRONMENTS}
+    assert len({(t.error_rate_percent, t.p99_duration_s, t.cost_per_hour_usd) for t in thresholds.values()}) == 3
+
+
+def test_a_metric_the_emf_export_does_not_produce_fails_synth(synthesized):
+    metrics = AppMetrics(synthesized.stacks["dev"].collector, "dev")
+    with pytest.raises(AppMetricsError, match="no metric 'agentcreator.not_exported'"):
+        metrics.metric("agentcreator.not_exported", "Sum")
+    with pytest.raises(AppMetricsError, match="gen_ai.request.model"):
+        metrics.metric("agentcreator.invocations", "Sum", gen_ai__request__model="amazon.nova-pro-v1:0")
+
+
+def test_pipeline_alarm_thresholds_are_validated():
+    from agentcreator_infra.settings import SettingsError, parse_settings
+
+    base = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())
+    raw = dict(base["context"]["agentcreator:environments"]["dev"])
+    for bad, message in (({"error_rate_percent": 0}, "error_rate_percent"), ({"p99_duration_s": 0}, "p99_duration_s"),
+                         ({"cost_per_hour_usd": -1}, "cost_per_hour_usd"), ({"typo": 1}, "unknown keys")):
+        with pytest.raises(SettingsError, match=message):
+            parse_settings("dev", {**raw, "pipeline_alarms": bad})
+    defaults = parse_settings("dev", {k: v for k, v in raw.items() if k != "pipeline_alarms"}).pipeline_alarms
+    assert defaults.error_rate_percent > 0 and defaults.p99_duration_s > 0 and defaults.cost_per_hour_usd > 0
