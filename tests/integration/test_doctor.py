@@ -63,11 +63,13 @@ def test_a_receiver_that_accepts_passes_every_check(sink, health_server, capsys,
     assert code == 0
     assert {name: check["status"] for name, check in checks.items()} == {
         "settings": "ok", "endpoint": "ok", "langfuse": "skip", "dns": "ok", "tcp": "ok", "export": "ok",
-        "instrumentation": "ok", "collector": "ok",
+        "instrumentation": "ok", "collector": "ok", "metrics": "ok",
     }
     assert sink.traces_url in checks["endpoint"]["detail"] and "normalized" in checks["endpoint"]["detail"]
     assert "HTTP 200" in checks["export"]["detail"]
     assert sink.requests == 1 and sink.spans() == []  # one real, empty export request
+    assert f"{sink.endpoint}/v1/metrics" in checks["metrics"]["detail"]
+    assert sink.metric_requests == 1 and sink.metric_points() == []  # and one to the metrics endpoint
     assert "Server available" in checks["collector"]["detail"]
 
 
@@ -166,8 +168,9 @@ def test_the_command_prints_one_verdict_per_check_and_exits_1_on_a_closed_port()
     lines = done.stdout.splitlines()
     assert any(line.split()[:2] == ["FAIL", "tcp"] and "connection refused" in line for line in lines)
     assert any(line.split()[:2] == ["ok", "settings"] and "authorization" in line for line in lines)
+    assert any(line.split()[:2] == ["FAIL", "metrics"] and "connection refused" in line for line in lines)
     assert SECRET not in done.stdout + done.stderr
-    assert lines[-1] == "3 checks failed"
+    assert lines[-1] == "4 checks failed"
 
 
 def test_the_probe_sends_what_the_exporter_resolves_from_the_traces_variables(sink, capsys, monkeypatch):
@@ -176,6 +179,7 @@ def test_the_probe_sends_what_the_exporter_resolves_from_the_traces_variables(si
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-who=generic")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", f"authorization=Basic%20{SECRET},x-who=traces")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip")
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")  # metrics would go to the generic (refusing) endpoint
     code, checks = doctor(capsys)
     assert code == 0, checks
     assert sink.requests == 1
@@ -202,9 +206,11 @@ def test_grpc_is_probed_over_grpc_and_shown_as_host_and_port(capsys, monkeypatch
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", grpc_sink.endpoint)
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-who=traces")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc")
         code, checks = doctor(capsys)
     assert code == 0, checks
     assert grpc_sink.requests == 1 and grpc_sink.headers[0]["x-who"] == "traces"
+    assert grpc_sink.metric_requests == 1 and "OTLP/gRPC" in checks["metrics"]["detail"]
     host_port = grpc_sink.endpoint.removeprefix("http://")
     for name in ("endpoint", "export"):
         assert host_port in checks[name]["detail"] and "/v1/traces" not in checks[name]["detail"]
@@ -227,3 +233,24 @@ def test_sdk_disabled_is_named(capsys, monkeypatch, sink):
     code, checks = doctor(capsys)
     assert code == 1 and "OTEL_SDK_DISABLED" in checks["endpoint"]["detail"]
     assert checks["export"]["status"] == checks["instrumentation"]["status"] == "skip" and sink.requests == 0
+
+
+def test_doctor_says_when_metrics_would_be_lost_or_have_nowhere_to_go(sink, capsys, monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", sink.endpoint)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", f"{sink.endpoint}/not-metrics")
+    _, checks = doctor(capsys)
+    assert checks["export"]["status"] == "ok"
+    metrics = checks["metrics"]
+    assert metrics["status"] == "warn" and "HTTP 404" in metrics["detail"]
+    assert "take traces only" in metrics["advice"]
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+    _, checks = doctor(capsys)
+    assert checks["metrics"]["status"] == "skip"
+    monkeypatch.delenv("OTEL_METRICS_EXPORTER")
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+    monkeypatch.setenv("LANGFUSE_PUBLIC_KEY", "pk-lf-fake")
+    monkeypatch.setenv("LANGFUSE_SECRET_KEY", "sk-lf-fake")
+    monkeypatch.setenv("LANGFUSE_HOST", sink.endpoint)
+    _, checks = doctor(capsys)
+    assert checks["metrics"]["status"] == "warn" and "Langfuse" in checks["metrics"]["detail"]

@@ -33,7 +33,15 @@ def phoenix(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
-def run(phoenix: PhoenixServer):
+def metrics_receiver():
+    from agentcreator.metrics_receiver import LocalMetricsReceiver
+
+    with LocalMetricsReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def run(phoenix: PhoenixServer, metrics_receiver):
     """One invocation with both loops taken twice, exported by the product's own telemetry set-up."""
     from agentcreator.commands.demo import demo_settings, run_pipeline
     from agentcreator.pipeline import InvocationRequest
@@ -43,7 +51,8 @@ def run(phoenix: PhoenixServer):
         sop=(EXAMPLES / "sops" / "refund-request.md").read_text(),
         voice_personality=(EXAMPLES / "voices" / "warm-concierge.md").read_text(),
     )
-    result = run_pipeline(demo_settings(phoenix.url, env={}), request, io.StringIO())
+    settings = demo_settings(phoenix.url, env={}, metrics_url=metrics_receiver.metrics_url)
+    result = run_pipeline(settings, request, io.StringIO())
     assert result.error is None and result.flushed and result.trace_id
     return result
 
@@ -116,6 +125,20 @@ def test_doctor_passes_against_phoenix(phoenix, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert code == 0, out
     assert "FAIL" not in out and "accepted an empty OTLP export" in out
+    # Phoenix takes traces only: the app's metrics would not be received, which is a warning
+    (metrics,) = [line for line in out.splitlines() if line.split()[1:2] == ["metrics"]]
+    assert metrics.split()[0] == "WARN" and "HTTP 405" in metrics and "traces only" in out
+
+
+def test_the_demos_metrics_reach_the_local_receiver_and_not_phoenix(run, metrics_receiver):
+    from agentcreator.commands.demo import check_metrics, demo_settings
+
+    verdict = check_metrics(metrics_receiver, run.spans)
+    assert verdict.ok, verdict.lines
+    assert "✓ metrics reached the local OTLP receiver: 8 of 8 instruments, 1 invocation" in verdict.lines[0]
+    assert metrics_receiver.total("agentcreator.invocations", **{"agentcreator.outcome": "success"}) == 1
+    # without a receiver the demo exports no metrics: Phoenix would refuse them (405)
+    assert not demo_settings("http://127.0.0.1:9", env={}).exports_otlp_metrics
 
 
 def test_demo_without_phoenix_fails_with_one_line(monkeypatch, capsys):

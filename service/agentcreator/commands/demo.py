@@ -1,8 +1,10 @@
 """``agentcreator demo``: the offline pipeline exporting over OTLP into a local Phoenix, then its trace.
 
 Starts Phoenix on 127.0.0.1 (data in a temporary directory unless ``--data-dir``), runs one
-invocation with the simulated LM, prints the trace tree and the trace's URL in Phoenix, checks
-through Phoenix's REST API that every span arrived, and keeps Phoenix up until Ctrl-C. With
+invocation with the simulated LM, prints the trace tree, its tokens and cost, and the trace's URL
+in Phoenix, checks through Phoenix's REST API that every span arrived and that the app's metrics
+reached a small local OTLP metrics receiver (Phoenix takes traces only), and keeps Phoenix up
+until Ctrl-C. With
 ``--exit``, ``CI=true`` or ``DEMO_EXIT=1`` it exits after the check instead: 0 when the whole
 trace is in Phoenix, 1 when not, 2 for bad arguments or a missing Phoenix.
 """
@@ -24,14 +26,17 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from agentcreator.config import Settings
+    from agentcreator.metrics_receiver import LocalMetricsReceiver
     from agentcreator.phoenix_server import PhoenixServer
 
 DEMO_LM = "offline:plan_rejections=1,code_rejections=1"
 _EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 _TRUE = {"1", "true", "yes", "on"}
-# Variables that would send the demo's spans somewhere other than the local Phoenix.
+# Variables that would send the demo's spans (or metrics) somewhere other than the local receivers.
 _ROUTING = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_PROTOCOL",
-            "LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY", "LANGFUSE_HOST", "OTEL_DEBUG")
+            "LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY", "LANGFUSE_HOST", "OTEL_DEBUG", "OTEL_METRICS_EXPORTER",
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+            "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL")
 
 
 def _example(relative: str) -> Path:
@@ -102,12 +107,18 @@ def _warm_imports() -> threading.Thread:
     return thread
 
 
-def demo_settings(phoenix_url: str, env: dict[str, str] | os._Environ[str] = os.environ) -> Settings:
-    """The product's settings, with OTLP/HTTP pointed at Phoenix and nothing else routing spans."""
+def demo_settings(phoenix_url: str, env: dict[str, str] | os._Environ[str] = os.environ,
+                  metrics_url: str | None = None) -> Settings:
+    """The product's settings, with OTLP/HTTP traces pointed at Phoenix, metrics at ``metrics_url``
+    (none without it: Phoenix takes no metrics) and nothing else routing either."""
     from agentcreator.config import load_settings
 
     local = {k: v for k, v in env.items() if k not in _ROUTING}
     local["OTEL_EXPORTER_OTLP_ENDPOINT"] = phoenix_url
+    if metrics_url:
+        local["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] = metrics_url
+    else:
+        local["OTEL_METRICS_EXPORTER"] = "none"
     return load_settings(local)
 
 
@@ -185,6 +196,28 @@ def check_trace(stored: Sequence[dict[str, Any]], local: Sequence[Any], agent_id
     ])
 
 
+def check_metrics(receiver: LocalMetricsReceiver, local: Sequence[Any]) -> TraceCheck:
+    """What the local metrics receiver got from the run: the instruments, one invocation, and as
+    many LLM calls as the trace has LLM spans."""
+    from agentcreator.telemetry.instruments import INSTRUMENTS, INVOCATIONS, OPERATION_DURATION, TOKEN_USAGE
+
+    names = receiver.names()
+    required = {INVOCATIONS, OPERATION_DURATION, TOKEN_USAGE, "gen_ai.invoke_agent.duration"}
+    llm = sum(1 for s in local if (s.attributes or {}).get("openinference.span.kind") == "LLM")
+    invocations, calls = receiver.total(INVOCATIONS), receiver.total(OPERATION_DURATION)
+    problems = []
+    if not required <= names:
+        problems.append(f"metrics missing from the local OTLP receiver: {', '.join(sorted(required - names))}")
+    if invocations != 1 or calls != llm:
+        problems.append(f"the receiver counted {invocations:g} invocations and {calls:g} LLM calls; the run made 1 "
+                        f"and {llm}")
+    if problems:
+        return TraceCheck(False, [f"✗ {problem}" for problem in problems])
+    known = len(names & set(INSTRUMENTS))
+    return TraceCheck(True, [f"✓ metrics reached the local OTLP receiver: {known} of {len(INSTRUMENTS)} instruments, "
+                             f"1 invocation, {calls:g} LLM calls"])
+
+
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     from agentcreator.commands.run import UsageError, read_inputs
@@ -220,7 +253,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace, phoenix: PhoenixServer, sop: str, voice: str, exit_after: bool,
           err: TextIO) -> int:
+    from agentcreator.commands.run import usage_line
     from agentcreator.config import SERVICE_NAME
+    from agentcreator.metrics_receiver import LocalMetricsReceiver
     from agentcreator.phoenix_server import PhoenixError
     from agentcreator.pipeline import InvocationRequest
 
@@ -238,13 +273,17 @@ def _demo(args: argparse.Namespace, phoenix: PhoenixServer, sop: str, voice: str
     progress.say(f"  ✓ Phoenix ready at {phoenix.url} in {phoenix.started_after_s:.1f} s"
                  + (f", {rss:.0f} MB resident" if rss else ""))
 
-    settings = demo_settings(phoenix.url)
-    print(f"agentcreator demo: creating agent {args.agent_id!r} with {args.lm} (SIMULATED offline LM), "
-          f"exporting OTLP/HTTP to {settings.otlp_traces_endpoint}", file=err)
-    request = InvocationRequest(agent_id=args.agent_id, user_id=args.user_id, sop=sop,
-                                voice_personality=voice, lm=args.lm)
-    run = run_pipeline(settings, request, err)
+    with LocalMetricsReceiver() as receiver:
+        settings = demo_settings(phoenix.url, metrics_url=receiver.metrics_url)
+        print(f"agentcreator demo: creating agent {args.agent_id!r} with {args.lm} (SIMULATED offline LM), "
+              f"exporting OTLP/HTTP to {settings.otlp_traces_endpoint}", file=err)
+        request = InvocationRequest(agent_id=args.agent_id, user_id=args.user_id, sop=sop,
+                                    voice_personality=voice, lm=args.lm)
+        run = run_pipeline(settings, request, err)  # its shutdown exported the metrics
+        metrics = check_metrics(receiver, run.spans)
     print("\ntrace (stage, #iteration, duration, LLM calls, input+output tokens):\n" + run.tree, file=err)
+    if run.result is not None:
+        print(f"\nagentcreator demo: {usage_line(run.result.usage, args.lm)}", file=err)
     if run.error is not None:
         print(f"\nagentcreator demo: the pipeline failed: {run.error} (its trace is still exported)", file=err)
     if not run.flushed or run.trace_id is None:
@@ -254,12 +293,12 @@ def _demo(args: argparse.Namespace, phoenix: PhoenixServer, sop: str, voice: str
     stored = phoenix.wait_for_spans(SERVICE_NAME, run.trace_id, len(run.spans))
     check = check_trace(stored, run.spans, args.agent_id)
     print(f"\nchecked through Phoenix's API (project {SERVICE_NAME}, trace {run.trace_id}):", file=err)
-    for line in check.lines:
+    for line in check.lines + metrics.lines:
         print(f"  {line}", file=err)
     print(f"\nthe trace in Phoenix: {phoenix.trace_url(SERVICE_NAME, run.trace_id)}", file=err)
     print(f"agentcreator demo: {time.monotonic() - started:.1f} s in all", file=err)
     if exit_after:
-        return 0 if check.ok and run.error is None else 1
+        return 0 if check.ok and metrics.ok and run.error is None else 1
     print(f"\nPhoenix keeps running at {phoenix.url}; press Ctrl-C to stop it.", file=err)
     while phoenix.proc is not None and phoenix.proc.poll() is None:
         time.sleep(0.5)

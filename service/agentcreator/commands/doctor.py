@@ -3,7 +3,8 @@
 Each check is a small function of a shared context returning a ``Check``: settings parse, an
 endpoint is configured (none is a failure: spans would go nowhere), Langfuse keys go where
 Langfuse is, DNS, TCP, a real empty OTLP export classified by its answer, DSPy instrumentation
-and the session-baggage processor, and the local collector's health check. The export is made
+and the session-baggage processor, the local collector's health check, and an empty export of
+metrics to the metrics endpoint (docs/metrics.md). The export is made
 by the very exporter the service builds (``telemetry.setup.build_otlp_exporter``), so it goes
 with the endpoint, headers, TLS files, compression and protocol the SDK resolves from the
 standard variables. Exit 0 when nothing failed, 1 otherwise. Header values are never shown,
@@ -482,9 +483,90 @@ def check_collector_health(ctx: _Context) -> Check:
                  "its config must enable the health_check extension")
 
 
+def _metrics_skipped(settings: Settings | None) -> Check | None:
+    """Why no metrics probe applies, as a check; None when one does."""
+    if settings is None:
+        return Check("metrics", "skip", "settings did not parse")
+    if settings.sdk_disabled:
+        return Check("metrics", "skip", "OTEL_SDK_DISABLED=true: no metric is made or sent")
+    if "otlp" not in settings.metrics_exporters:
+        return Check("metrics", "skip", "OTEL_METRICS_EXPORTER leaves out otlp: metrics are not sent")
+    if settings.otlp_metrics_endpoint is None:
+        if settings.metrics_problem:
+            return Check("metrics", "warn", settings.metrics_problem,
+                         "set OTEL_EXPORTER_OTLP_METRICS_ENDPOINT to a collector for the app's metrics "
+                         "(docs/metrics.md), or OTEL_METRICS_EXPORTER=none to say none are wanted")
+        return Check("metrics", "skip", "no metrics endpoint (none for traces either)")
+    return None
+
+
+def check_metrics(ctx: _Context) -> Check:
+    """An empty metrics export by the service's own OTLP metric exporter, to the metrics endpoint."""
+    skipped = _metrics_skipped(ctx.settings)
+    if skipped is not None:
+        return skipped
+    assert ctx.settings is not None
+    from agentcreator.telemetry.metrics import build_otlp_metric_exporter
+
+    settings = ctx.settings
+    target = settings.otlp_metrics_endpoint or ""
+    shown = _shown_url(target) if settings.otlp_metrics_protocol != "grpc" else f"{target} (OTLP/gRPC)"
+    where = f"{shown} (from {settings.metrics_endpoint_source})"
+    sent = _Sent()
+    overrides: dict[str, Any] = {"timeout": ctx.timeout_s}
+    if settings.otlp_metrics_protocol != "grpc":
+        overrides["session"] = _recording_session(sent)
+    exporter = build_otlp_metric_exporter(settings, **overrides)
+    try:
+        with _exporter_logs() as records:
+            result = exporter.export(_empty_metrics(), timeout_millis=ctx.timeout_s * 1000)
+    except Exception as error:  # a transport the exporter does not catch
+        result, sent.error = None, error
+    finally:
+        exporter.shutdown(timeout_millis=ctx.timeout_s * 1000)
+    if result is not None and result.name == "SUCCESS":
+        return Check("metrics", "ok", f"metrics go to {where}, which accepted an empty OTLP metrics export")
+    if sent.status:
+        answer = f"HTTP {sent.status} {sent.reason}".strip()
+    elif sent.error is not None:
+        answer = "connection refused" if "refused" in str(sent.error).lower() else type(sent.error).__name__
+    else:
+        answer = next((record.getMessage() for record in reversed(records)), "the export failed")
+    if sent.status in (404, 405) or "UNIMPLEMENTED" in answer:  # a traces-only receiver: traces still arrive
+        return Check("metrics", "warn", f"metrics to {where}: {answer}",
+                     "no OTLP metrics receiver there (Phoenix and Langfuse take traces only): point "
+                     "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT at a collector, or set OTEL_METRICS_EXPORTER=none")
+    return Check("metrics", "fail", f"metrics to {where}: {answer}",
+                 "the app's metrics would be lost: check the metrics endpoint (docs/metrics.md), or set "
+                 "OTEL_METRICS_EXPORTER=none if none are wanted")
+
+
+def _recording_session(sent: _Sent) -> Any:
+    import requests
+
+    class Recording(requests.Session):
+        def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+            sent.url, sent.status, sent.error = url, None, None
+            try:
+                response = super().request(method, url, *args, **kwargs)
+            except Exception as error:
+                sent.error = error
+                raise
+            sent.status, sent.reason = response.status_code, response.reason or ""
+            return response
+
+    return Recording()
+
+
+def _empty_metrics() -> Any:
+    from opentelemetry.sdk.metrics.export import MetricsData
+
+    return MetricsData(resource_metrics=[])
+
+
 CHECKS: tuple[Callable[[_Context], Check], ...] = (
     check_settings, check_endpoint, check_langfuse, check_dns, check_tcp, check_export, check_instrumentation,
-    check_collector_health,
+    check_collector_health, check_metrics,
 )
 
 
@@ -513,7 +595,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{**asdict(check), "ok": check.ok} for check in results], indent=2))
     else:
-        print("agentcreator doctor: can this environment's traces reach their backend?")
+        print("agentcreator doctor: can this environment's traces and metrics reach their backend?")
         for check in results:
             shown = check.status.upper() if check.status in ("fail", "warn") else check.status
             print(f"  {shown:<5} {check.name:<16} {check.detail}")
