@@ -19,8 +19,9 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
-from tests.infra.conftest import containers, environment_of, synthesize
+from tests.infra.conftest import containers, environment_of, resources, synthesize
 
 REGION = "us-east-1"
 _FIXED_PORTS = ("4317", "4318", "13133", "8888")
@@ -57,12 +58,26 @@ def stacks(adot_bin: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     found = {}
     for env, raw in synthesized.raw.items():
         task = containers(raw)
+        collector = {k: _resolve(v) for k, v in environment_of(task["collector"]).items()}
         found[env] = {
-            "collector": {k: _resolve(v) for k, v in environment_of(task["collector"]).items()},
+            "collector": collector,
             "secrets": {s["Name"] for s in task["collector"].get("Secrets", [])},
             "app": {k: _resolve(v) for k, v in environment_of(task["app"]).items()},
+            "alarmed": alarmed_metrics(raw, collector["AOT_CONFIG_CONTENT"]),
         }
     return found
+
+
+def alarmed_metrics(template: dict, config: str) -> set[str]:
+    """The collector metric names the template's alarms read (plain or inside metric math)."""
+    emf = next(v for k, v in yaml.safe_load(config)["exporters"].items() if k.split("/")[0] == "awsemf")
+    names = set()
+    for alarm in resources(template, "AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        metrics = [props] if "MetricName" in props else [
+            query["MetricStat"]["Metric"] for query in props.get("Metrics", []) if "MetricStat" in query]
+        names |= {m["MetricName"] for m in metrics if m["Namespace"] == emf["namespace"]}
+    return names
 
 
 def free_port() -> int:

@@ -15,6 +15,10 @@ import time
 import httpx
 import pytest
 import yaml
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from agentcreator.collector import CONFIG_PATH, load_metrics
 from tests.adot._standins import EcsMetadataStandIn, LogsStandIn, OtlpStandIn, XRayApiStandIn
@@ -110,12 +114,12 @@ def test_dev_stack_delivers_whole_traces_within_seconds_with_or_without_a_caller
         assert not (METRICS.names - METRICS.at_start) & at_start, (METRICS.names - METRICS.at_start) & at_start
         app = RuntimeServer(app_environment(stacks["dev"], collector)).start()
         try:
-            _deliver_three_and_count_a_refusal(collector, app, backends, record_property)
+            _deliver_three_and_count_a_refusal(collector, app, backends, stacks["dev"]["alarmed"], record_property)
         finally:
             app.stop()
 
 
-def _deliver_three_and_count_a_refusal(collector, app, backends, record_property):
+def _deliver_three_and_count_a_refusal(collector, app, backends, alarmed, record_property):
     langfuse, xray = backends["langfuse"], backends["xray_otlp"]
     invoke(app)  # warm-up: the first invocation waits on the app's lazy imports
     traceparent, caller_trace, caller_span = caller_traceparent()
@@ -139,6 +143,7 @@ def _deliver_three_and_count_a_refusal(collector, app, backends, record_property
     assert METRICS.at_start | METRICS.with_traffic <= with_traffic
     after_first = METRICS.names - METRICS.at_start - METRICS.with_traffic
     assert not after_first & with_traffic, f"listed after-first but present without failures: {after_first}"
+    assert alarmed - after_first <= with_traffic, alarmed - after_first - with_traffic
     record_property("largest span at X-Ray OTLP (bytes)", xray.max_span_bytes)
     print(f"largest span sent to X-Ray's OTLP endpoint: {xray.max_span_bytes} bytes")
     assert xray.max_span_bytes < 200 * 1000
@@ -225,3 +230,64 @@ def test_awsxray_mode_keeps_every_segment_document_under_64_kb(adot_bin, stacks,
         segments = [a for a in annotations if a.get("otel.resource.deployment.environment") == "staging"]
         assert len(segments) >= len(cases), "the environment is not an annotation on each trace's segment"
         assert all(a.get("session.id") == "refund-agent.v1" for a in annotations if a)
+
+
+def spans_request(count: int = 20) -> bytes:
+    """One OTLP request of ``count`` finished root spans of one new trace, ~2 KB of content each."""
+    trace_id, now = secrets.token_bytes(16), time.time_ns()
+    content = KeyValue(key="input.value", value=AnyValue(string_value="x" * 2000))
+    spans = [Span(trace_id=trace_id, span_id=secrets.token_bytes(8), name="probe", start_time_unix_nano=now - 10**9,
+                  end_time_unix_nano=now, attributes=[content]) for _ in range(count)]
+    resource = Resource(attributes=[KeyValue(key="service.name", value=AnyValue(string_value="probe"))])
+    return ExportTraceServiceRequest(resource_spans=[ResourceSpans(
+        resource=resource, scope_spans=[ScopeSpans(spans=spans)])]).SerializeToString()
+
+
+# Each after-first loss provoked in the dev collector: the collector overrides, the backends' answers,
+# and (metric, exporter label or None) that must move.
+LOSS_RUNS = {
+    "permanent error": ({}, {"langfuse": 401}, [("otelcol_exporter_send_failed_spans", "otlp_http/langfuse")]),
+    "full queue": ({"COLLECTOR_QUEUE_BYTES": "1024"}, {"langfuse": 503, "xray_otlp": 503},
+                   [("otelcol_exporter_enqueue_failed_spans", "otlp_http/xray"),
+                    ("otelcol_exporter_enqueue_failed_spans", "otlp_http/langfuse")]),
+    "memory": ({"COLLECTOR_MEMORY_LIMIT_MIB": "2", "COLLECTOR_MEMORY_SPIKE_MIB": "1"}, {},
+               [("otelcol_processor_memory_limiter_refused_spans", None)]),
+}
+
+
+def test_the_loss_runs_provoke_every_alarmed_after_first_metric(adot_bin, stacks):
+    after_first = METRICS.names - METRICS.at_start - METRICS.with_traffic
+    provoked = {name for _, _, moved in LOSS_RUNS.values() for name, _ in moved}
+    assert after_first & stacks["dev"]["alarmed"] <= provoked, after_first & stacks["dev"]["alarmed"] - provoked
+
+
+@pytest.mark.parametrize("run", LOSS_RUNS)
+def test_each_loss_is_counted_and_reaches_cloudwatch_from_its_first_span(
+        adot_bin, stacks, backends, run, record_property):
+    """A 401, a full queue, a memory-limiter refusal: each counter moves with its first span, awsemf
+    ships that first value, and the self-metrics keep arriving while the traces are refused."""
+    overrides, statuses, moved = LOSS_RUNS[run]
+    for backend, status in statuses.items():
+        backends[backend].status = status
+    logs = backends["logs"]
+    with dev_collector(adot_bin, stacks, backends, **overrides) as collector:
+        time.sleep(2)  # the memory limiter checks the heap once a second
+        answers = [httpx.post(collector.otlp_endpoint + "/v1/traces", content=spans_request(), timeout=10,
+                              headers={"Content-Type": "application/x-protobuf"}).status_code for _ in range(3)]
+        print(f"{run}: the receiver answered {answers}")
+        if run == "memory":
+            assert set(answers) == {503}, answers  # retryable: the app's exporter tries again
+            heartbeats = len(logs.metric_values("otelcol_process_memory_rss"))
+        for name, exporter in moved:
+            labels = {"exporter": exporter} if exporter else {}
+            deadline = time.monotonic() + 30
+            while collector.total(name, **labels) == 0:
+                assert time.monotonic() < deadline, f"{name} {labels} did not move"
+                time.sleep(0.5)
+            count = collector.total(name, **labels)
+            assert logs.wait_for(lambda n=name, c=count: sum(logs.metric_values(n)) >= c, 150), (
+                f"EMF never carried {name} = {count:g}: {logs.metric_values(name)}")
+            record_property(f"{name} {labels}", count)
+            print(f"{run}: {name} {labels} = {count:g}; EMF values {logs.metric_values(name)}")
+        if run == "memory":
+            assert len(logs.metric_values("otelcol_process_memory_rss")) > heartbeats, "self-metrics stopped"
