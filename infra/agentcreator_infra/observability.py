@@ -2,8 +2,9 @@
 
 HEALTHY on the ECS health check only means the collector process is alive, so the alarms
 watch the collector's own metrics (shipped by awsemf) for every way it loses spans: refused by
-its memory limiter or receiver, dropped from a full queue, failed for good by an exporter, or
-evicted by tail sampling before a decision; and for the metrics themselves going missing.
+its memory limiter or receiver, dropped from a full queue, or failed for good by an exporter
+(tail sampling never evicts an undecided trace: it blocks instead); and for the metrics
+themselves going missing.
 """
 
 from __future__ import annotations
@@ -119,10 +120,9 @@ class Observability(Construct):
             "sent": self._collector(cm.SENT_SPANS).with_(label="sent"),
             "failed": self._collector(cm.SEND_FAILED_SPANS).with_(label="failed"),
             "dropped": cw.MathExpression(
-                expression="FILL(q, 0) + FILL(t, 0)",
-                using_metrics={"q": self._collector(cm.ENQUEUE_FAILED_SPANS),
-                               "t": self._collector(cm.DROPPED_TOO_EARLY)},
-                label="dropped (queue full, evicted unsampled)", period=_MINUTE,
+                expression="FILL(q, 0)",
+                using_metrics={"q": self._collector(cm.ENQUEUE_FAILED_SPANS)},
+                label="dropped (queue full)", period=_MINUTE,
             ),
         }
 
@@ -173,7 +173,7 @@ class Observability(Construct):
                     "the collector refused spans (memory limiter or receiver); the app retries, then drops",
                     threshold=0)
         self._alarm("DroppedSpans", spans["dropped"],
-                    "the collector dropped spans (an exporter queue was full, or tail sampling evicted a trace)",
+                    "the collector dropped spans (an exporter queue was full)",
                     threshold=0)
         self._alarm("ExportBacklog", self._queue_percent(),
                     "an exporter queue is over 10 % full for 3 minutes: its backend is failing or slow",

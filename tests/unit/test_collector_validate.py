@@ -100,6 +100,14 @@ def test_trace_complete_sampling_is_rejected():
     ]
 
 
+def test_evicting_undecided_traces_is_rejected():
+    problems = _problems_after(lambda doc: doc["processors"]["tail_sampling"].pop("block_on_overflow"))
+    assert problems == [
+        "processors.tail_sampling: set block_on_overflow: true; otherwise a full num_traces evicts an "
+        "undecided trace, counted by no metric that an alarm can read"
+    ]
+
+
 def test_a_latency_threshold_of_zero_is_rejected():
     def zero(doc):
         policy = next(p for p in doc["processors"]["tail_sampling"]["policies"] if p["type"] == "latency")

@@ -332,6 +332,11 @@ def _check_sampling(doc: dict[str, Any]) -> Iterator[str]:
                 f"processors.{processor_id}: use sampling_strategy: span-ingest; otherwise a trace whose "
                 "root has a caller's parent is held for the whole decision_wait"
             )
+        if config.get("block_on_overflow") is not True:
+            yield (
+                f"processors.{processor_id}: set block_on_overflow: true; otherwise a full num_traces evicts "
+                "an undecided trace, counted by no metric that an alarm can read"
+            )
 
 
 def _check_own_telemetry(doc: dict[str, Any]) -> Iterator[str]:
