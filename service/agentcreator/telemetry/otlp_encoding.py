@@ -5,10 +5,9 @@ The SDK's ``encode_spans`` builds each attribute, span and scope as a message of
 copies it into its parent, so the ~40 KB of prompt and completion on an LLM span is copied four
 times; filling one request message in place copies each string twice more (into the message,
 then into the serialized buffer, which grows by reallocation and faults in fresh pages). Here
-each string is encoded to UTF-8 once and joined once: encoding and serializing the benchmark's
-spans cost 0.056 ms per LLM call against 0.10-0.13 ms in place, and 0.5 page faults against
-24-32 (``benchmarks/overhead.py``'s spans). A unit test compares the bytes with the SDK's
-deterministic serialization, on real and synthetic spans.
+each string is encoded to UTF-8 once and joined once, which halves the encoding's cost per LLM
+call and removes nearly all its page faults (the figures: docs/engineering-notes.md). A unit
+test compares the bytes with the SDK's deterministic serialization, on real and synthetic spans.
 
 String, integer and boolean attributes (nearly all of ours) take the fast path, as do strings the
 export mapping already encoded (``genai.Utf8Text``: the cut prompts); a span's fixed fields
@@ -124,14 +123,8 @@ def _status_field(status: Status) -> bytes:
 
 class _Pieces:
     """A span's bytes in few pieces: small fields are joined into runs as they come, long strings
-    are kept whole until the request's one join.
-
-    Measured against the alternatives (``benchmarks/memory.py``, RSS over untraced after 200
-    invocations): a flat list of every field 9.3 MB; these pieces 8.9 MB; joining each span at
-    once 7.8 MB but 0.03-0.06 ms more per LLM call (one more copy of each prompt); sending the
-    pieces without the final join 10.7 MB. Each frees the same objects after a request; the
-    differences, which hold after ``malloc_trim``, are the allocator's layout, and so move with
-    unrelated changes too."""
+    are kept whole until the request's one join, so each prompt is copied once (the alternatives
+    and their memory figures: docs/engineering-notes.md, Performance)."""
 
     __slots__ = ("done", "run")
 
