@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -204,6 +205,27 @@ def test_workers_drain_and_exit_when_the_supervisor_is_killed() -> None:
         assert len(workers) == 2
         server.kill()  # SIGKILL: the supervisor cannot pass anything on
         wait_for(lambda: not any(alive(pid) for pid in workers), timeout=10, what="orphaned workers exiting")
+
+
+def test_a_worker_whose_supervisor_died_while_it_started_still_exits() -> None:
+    """Killed before the worker looked, the supervisor is no longer its parent: it must know its pid."""
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "agentcreator.cli", "serve", "--listen-fd", str(listener.fileno()),
+             "--supervisor-pid", str(gone.pid)],
+            pass_fds=(listener.fileno(),), env=clean_environment({"AGENTCREATOR_LM": "offline"}), cwd=REPO,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        try:
+            output, _ = worker.communicate(timeout=30)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    assert f"supervisor {gone.pid} is gone; shutting down" in output
+    assert worker.returncode in (0, -signal.SIGTERM), output
 
 
 def test_workers_that_keep_dying_at_start_stop_the_supervisor_with_one_line() -> None:

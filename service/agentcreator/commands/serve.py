@@ -20,6 +20,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     # Internal: a worker started by the supervisor serves the listening socket it inherited.
     parser.add_argument("--listen-fd", type=int, default=None, help=argparse.SUPPRESS)
+    # Internal: the supervisor's pid, so a worker that starts after its death still sees it gone.
+    parser.add_argument("--supervisor-pid", type=int, default=None, help=argparse.SUPPRESS)
 
 
 def _worker_count(raw: str) -> int:

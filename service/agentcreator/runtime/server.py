@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sockets = None
     if args.listen_fd is not None:
-        sockets = [_inherited_socket(args.listen_fd)]
+        sockets = [_inherited_socket(args.listen_fd, args.supervisor_pid)]
     elif settings.workers > 1:
         from agentcreator.runtime import supervisor
 
@@ -121,9 +121,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _inherited_socket(fd: int) -> socket.socket:
+def _inherited_socket(fd: int, supervisor: int | None = None) -> socket.socket:
     """This worker's listening socket, bound by the supervisor, and a watch that drains the worker
-    if the supervisor dies.
+    if the supervisor dies. The supervisor names itself: a worker still starting when it died has
+    already been reparented, and its own parent then would be the reaper, which never goes.
 
     ``socket(fileno=...)`` detects the family: uvicorn's own ``Config(fd=...)`` labels the socket
     AF_UNIX, and asyncio then leaves TCP_NODELAY off every accepted connection.
@@ -132,7 +133,7 @@ def _inherited_socket(fd: int) -> socket.socket:
     import socket
     import threading
 
-    parent = os.getppid()
+    parent = os.getppid() if supervisor is None else supervisor
 
     def watch() -> None:
         while os.getppid() == parent:

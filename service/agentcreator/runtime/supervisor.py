@@ -94,7 +94,7 @@ class Supervisor:
         command, fds = self._command, ()
         if self._listeners:
             fds = (self._listeners[slot.number - 1].fileno(),)
-            command = [*command, "--listen-fd", str(fds[0])]
+            command = [*command, "--listen-fd", str(fds[0]), "--supervisor-pid", str(os.getpid())]
         # Each worker knows how many there are: they share the task's span queue (config.py).
         env = os.environ | {"AGENTCREATOR_WORKERS": str(len(self._slots))}
         if slot.number > 1:  # one canary per task, not one per worker
