@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.test_doc_samples import demo_sample_differences
+
 pytestmark = [pytest.mark.slow, pytest.mark.registry]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,6 +132,7 @@ def test_make_demo_and_synth_from_a_bare_externally_managed_python(tmp_path, bar
     demo = make(project, env, "demo")
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert re.search(r"✓ Phoenix has the whole trace: (\d+)/\1 spans", demo.stdout + demo.stderr)
+    assert demo_sample_differences(demo.stderr) == []  # the README shows what `make demo` prints
 
     synth = make(project, env, "synth")  # jsii runs on the pinned Node.js: there is none on PATH
     assert synth.returncode == 0, synth.stderr

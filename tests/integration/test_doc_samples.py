@@ -34,6 +34,41 @@ def _readme_demo_tree() -> list[str]:
     return block[: block.index("\n\n")].splitlines()
 
 
+def _demo_line(line: str) -> str:
+    """A demo line without what changes from run to run: ports, paths, ids, durations, sizes."""
+    for pattern, stand_in in (
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:PORT"), (r"\(data in [^)]*\)", "(data in DIR)"),
+        (r"/projects/[^/]+/", "/projects/ID/"), (r"\b[0-9a-f]{32}\b", "TRACE_ID"), (r"\s+\d+ ms\b", " _ms"),
+        (r"in \d+(\.\d+)? s, \d+ MB resident", "in _s, _MB resident"), (r"\d+(\.\d+)? s in all", "_s in all"),
+    ):
+        line = re.sub(pattern, stand_in, line)
+    return line.rstrip()
+
+
+def demo_sample_differences(printed: str) -> list[str]:
+    """Where what `agentcreator demo --exit` printed on stderr differs from the README's sample.
+
+    The sample's `  …` stands for the stage lines it leaves out; it ends with the line an
+    interactive demo adds before waiting for Ctrl-C, which `--exit` (CI) does not print.
+    """
+    start = README.index("```\nagentcreator demo: starting Arize Phoenix")
+    sample = [_demo_line(line) for line in README[start + 4:].split("```", 1)[0].splitlines()]
+    sample = sample[: next(i for i, line in enumerate(sample) if line.endswith("_s in all")) + 1]
+    lines = [_demo_line(line) for line in printed.splitlines() if "starting Phoenix (about" not in line]
+    differences, at = [], 0
+    for number, wanted in enumerate(sample):
+        if wanted == "  …":  # skip to the next line the sample shows
+            following = sample[number + 1]
+            while at < len(lines) and lines[at] != following:
+                at += 1
+            continue
+        got = lines[at] if at < len(lines) else "(nothing)"
+        if got != wanted:
+            differences.append(f"README: {wanted!r}\n  demo: {got!r}")
+        at += 1
+    return differences
+
+
 def test_the_readme_demo_sample_is_the_offline_pipelines_trace(tmp_path) -> None:
     trace_file = tmp_path / "spans.jsonl"
     result = subprocess.run(
