@@ -6,6 +6,8 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from agentcreator.collector._listing import read_listing
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -25,16 +27,11 @@ class AdotComponents:
 @functools.lru_cache(maxsize=4)
 def load_components(path: Path) -> AdotComponents:
     """Parse the list; a malformed line is an error, because a silent gap would let a bad config pass."""
-    version = ""
+    version, entries = read_listing(path)
     types: dict[str, set[str]] = {kind: set() for kind in _KINDS}
     aliases: dict[tuple[str, str], str] = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        words = raw.split("#", 1)[0].split()
-        if not words:
-            continue
-        if words[0] == "version" and len(words) == 2:
-            version = words[1]
-        elif words[0] in types and len(words) in (2, 4):
+    for number, words in entries:
+        if words[0] in types and len(words) in (2, 4):
             types[words[0]].add(words[1])
             if len(words) == 4 and words[2] == "alias-of":
                 aliases[(words[0], words[1])] = words[3]
@@ -42,6 +39,4 @@ def load_components(path: Path) -> AdotComponents:
                 raise ValueError(f"{path}:{number}: expected '<kind> <type> [alias-of <type>]'")
         else:
             raise ValueError(f"{path}:{number}: expected 'version vX.Y.Z' or '<kind> <type> [alias-of <type>]'")
-    if not version:
-        raise ValueError(f"{path}: no 'version' line")
     return AdotComponents(version, {kind: frozenset(names) for kind, names in types.items()}, aliases)

@@ -10,6 +10,8 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from agentcreator.collector._listing import read_listing
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -28,24 +30,17 @@ class AdotMetrics:
 @functools.lru_cache(maxsize=4)
 def load_metrics(path: Path) -> AdotMetrics:
     """Parse `version vX.Y.Z` and `metric NAME start|traffic|after-first [loss]` lines; anything else is an error."""
-    version = ""
+    version, entries = read_listing(path)
     names: set[str] = set()
     when: dict[str, set[str]] = {kind: set() for kind in _WHEN}
     losses: set[str] = set()
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        words = raw.split("#", 1)[0].split()
-        if not words:
-            continue
-        if words[0] == "version" and len(words) == 2:
-            version = words[1]
-        elif words[0] == "metric" and len(words) in (3, 4) and words[2] in _WHEN and words[3:] in ([], ["loss"]):
+    for number, words in entries:
+        if words[0] == "metric" and len(words) in (3, 4) and words[2] in _WHEN and words[3:] in ([], ["loss"]):
             names.add(words[1])
             when[words[2]].add(words[1])
             if words[3:]:
                 losses.add(words[1])
         else:
             raise ValueError(f"{path}:{number}: expected 'version vX.Y.Z' or 'metric NAME {'|'.join(_WHEN)} [loss]'")
-    if not version:
-        raise ValueError(f"{path}: no 'version' line")
     return AdotMetrics(version, frozenset(names), frozenset(when["start"]), frozenset(when["traffic"]),
                        frozenset(losses))
