@@ -63,7 +63,15 @@ install_venv() {
     rm -rf .venv  # made with another Python: start again
   fi
   "$TOOLS/bin/uv" venv --quiet --allow-existing --python "$python" .venv
-  "$TOOLS/bin/uv" pip sync --quiet --python .venv/bin/python requirements.lock
+  local log="$TOOLS/install.log"
+  if ! "$TOOLS/bin/uv" pip sync --quiet --python .venv/bin/python requirements.lock >"$log" 2>&1; then
+    # uv explains a failure as a chain of causes: its first line and the last cause, on one line.
+    local first last
+    first=$(grep -v '^\s*$' "$log" | head -n 1 | sed 's/^error: //')
+    last=$(grep -v '^\s*$' "$log" | tail -n 1 | sed 's/^\s*cause: //')
+    [ "$last" = "$first" ] && last=""
+    die "could not install requirements.lock into .venv (${first:-no message}${last:+: $last}); is the package registry reachable? (all of uv's output: $log)"
+  fi
 }
 
 case "${1:-venv}" in

@@ -183,3 +183,19 @@ def test_no_suitable_python_gets_one_line(tmp_path) -> None:
     said = [line for line in result.stderr.splitlines() if not line.startswith("make:")]
     assert said == ["bootstrap: needs Python 3.11, 3.12 or 3.13 on PATH: install one (Debian/Ubuntu: apt-get "
                     "install python3), or name it with PYTHON=/path/to/python3.12"]
+
+
+def test_a_pinned_set_that_cannot_be_fetched_gets_one_line(tmp_path, bare_python) -> None:
+    """uv is there (the project's .tools/), the packages are not: no registry, an empty cache."""
+    project = fresh_project(tmp_path)
+    _copy_tree(ROOT / ".tools", project / ".tools")  # `make test` has installed it
+    env = {**bare_env(bare_path(tmp_path, bare_python)), "UV_OFFLINE": "1", "UV_CACHE_DIR": str(tmp_path / "cache")}
+
+    result = make(project, env, "install")
+
+    assert result.returncode != 0
+    said = [line for line in result.stderr.splitlines() if not line.startswith("make:")]
+    assert len(said) == 1, result.stderr
+    assert said[0].startswith("bootstrap: could not install requirements.lock into .venv (")
+    assert "(all of uv's output: .tools/install.log)" in said[0]
+    assert "Traceback" not in result.stdout + result.stderr
