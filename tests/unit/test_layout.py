@@ -84,6 +84,16 @@ def test_the_packages_import_each_other_without_a_cycle() -> None:
     assert cycles == set()
 
 
+def test_the_layout_in_the_development_docs_names_every_part_of_the_package() -> None:
+    doc = (ROOT / "docs" / "development.md").read_text(encoding="utf-8")
+    drawn = doc[doc.index("service/agentcreator/   the application"):].split("```", 1)[0]
+    named = set(re.findall(r"^  (\w+)(?:/|\.py)", drawn, re.MULTILINE))
+    parts = {path.stem if path.is_file() else path.name for path in PACKAGE.iterdir()
+             if (path.suffix == ".py" or (path / "__init__.py").exists()) and path.name != "__init__.py"}
+    assert parts - named == set(), "docs/development.md's layout leaves these out"
+    assert named - parts == set(), "docs/development.md's layout names what is not there"
+
+
 def test_code_tests_and_docs_cite_no_unseen_document() -> None:
     cited = re.compile("|".join([r"DESIGN\s" + "§", r"\bPoint\s\d+:", r"\bthe\s" + r"seed\b",
                                  r"\boriginal\s" + r"specification\b"]), re.IGNORECASE)
