@@ -48,7 +48,7 @@ def read(path, size=4096):
         return handle.read(size)
 """
 
-# name -> (code, steps it must report as blocked). APP, ZYGOTE, PORT, HOME are filled in by the harness.
+# name -> (code, steps it must report as blocked). APP, ZYGOTE, PORT, HOME, PLANTED are filled in by the harness.
 ATTACKS: dict[str, tuple[str, list[str]]] = {
     "other processes' secrets": (
         """
@@ -111,7 +111,7 @@ def write(path, text="[default]\\ncredential_process = /bin/sh -c 'id > /tmp/pwn
         return handle.write(text)
 attempt("app home aws config", lambda: write(HOME + "/.aws/config"))
 attempt("app home config dir", lambda: write(HOME + "/.config/pwned"))
-attempt("shared tmp", lambda: write("/tmp/agentcreator-pwned"))
+attempt("shared tmp", lambda: write(PLANTED))
 attempt("run root listing", lambda: os.listdir(".."))
 attempt("run root chmod", lambda: os.chmod("..", 0o777))
 attempt("own dir chmod", lambda: os.chmod(".", 0o777))
@@ -184,15 +184,17 @@ import json, os, socket, sys, threading, time
 from agentcreator.tools import code_interpreter, run_python
 
 code_interpreter._LANDLOCK = sys.argv[2] == "landlock"
-if os.path.exists("/tmp/agentcreator-pwned"):  # left by an earlier run without Landlock
-    os.unlink("/tmp/agentcreator-pwned")
+PLANTED = f"/tmp/agentcreator-pwned-{os.getuid()}"  # this uid's: another test run's is not ours to remove
+if os.path.exists(PLANTED):  # left by an earlier run without Landlock
+    os.unlink(PLANTED)
 attacks = json.loads(sys.argv[1])
 listener = socket.create_server(("127.0.0.1", 0))
 connections = []
 threading.Thread(target=lambda: [connections.append(listener.accept()) for _ in iter(int, 1)], daemon=True).start()
 code_interpreter.start_sandbox()
 zygote = code_interpreter._zygote.pid
-fill = {"APP": os.getpid(), "ZYGOTE": zygote, "PORT": listener.getsockname()[1], "HOME": os.environ["HOME"]}
+fill = {"APP": os.getpid(), "ZYGOTE": zygote, "PORT": listener.getsockname()[1], "HOME": os.environ["HOME"],
+        "PLANTED": PLANTED}
 constants = "".join(f"{name} = {value!r}\n" for name, value in fill.items())
 
 def started_at(pid):
@@ -238,9 +240,9 @@ time.sleep(0.05)
 report["timeout"] = {"timed_out": stuck.timed_out, "survivors": own_processes()}
 report["connections"] = len(connections)
 report["home"] = sorted(str(p) for p in __import__("pathlib").Path(os.environ["HOME"]).rglob("*"))
-report["tmp_pwned"] = os.path.exists("/tmp/agentcreator-pwned")
+report["tmp_pwned"] = os.path.exists(PLANTED)
 if report["tmp_pwned"]:
-    os.unlink("/tmp/agentcreator-pwned")
+    os.unlink(PLANTED)
 print(json.dumps(report))
 """
 
