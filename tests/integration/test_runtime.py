@@ -113,7 +113,9 @@ def test_an_invocations_metrics_reach_the_otlp_endpoint_as_deltas(server: Runtim
         assert set(point["attributes"]) <= ATTRIBUTES, point
         assert point["resource"]["service.name"] == "agentcreator-meta-agent"
         assert point["temporality"] == "DELTA", point["name"]
-        assert point["kind"] in ("sum", "exponential_histogram"), point["name"]
+        expected = ("histogram" if point["name"] in ("gen_ai.client.token.usage", "agentcreator.review.iterations")
+                    else "exponential_histogram" if point["name"].endswith(".duration") else "sum")
+        assert point["kind"] == expected, point["name"]
     calls = sum(p["count"] for p in points if p["name"] == "gen_ai.client.operation.duration")
     assert calls >= body["usage"]["llm_calls"] > 0
 
