@@ -21,7 +21,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.infra.conftest import containers, environment_of, resources, synthesize
+from tests.infra.conftest import containers, environment_of, pipeline_metrics_read, resources, synthesize
 
 REGION = "us-east-1"
 _FIXED_PORTS = ("4317", "4318", "13133", "8888")
@@ -51,7 +51,9 @@ def _resolve(value: Any) -> str:
 
 @pytest.fixture(scope="session")
 def stacks(adot_bin: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    """env -> {"collector": its environment (resolved), "secrets": names, "app": the app's environment}."""
+    """env -> {"collector": its environment (resolved), "secrets": names, "app": the app's environment,
+    "alarmed": the collector metrics its alarms read, "pipeline_reads": the app metrics its pipeline
+    dashboard and alarms read}."""
     from tests.infra.conftest import _load_infra_app
 
     synthesized = synthesize(_load_infra_app(), tmp_path_factory.mktemp("cdk.out.adot"))
@@ -64,6 +66,7 @@ def stacks(adot_bin: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
             "secrets": {s["Name"] for s in task["collector"].get("Secrets", [])},
             "app": {k: _resolve(v) for k, v in environment_of(task["app"]).items()},
             "alarmed": alarmed_metrics(raw, collector["AOT_CONFIG_CONTENT"]),
+            "pipeline_reads": pipeline_metrics_read(raw, env),
         }
     return found
 

@@ -232,6 +232,44 @@ def test_awsxray_mode_keeps_every_segment_document_under_64_kb(adot_bin, stacks,
         assert all(a.get("session.id") == "refund-agent.v1" for a in annotations if a)
 
 
+def emf_metrics(events: list[dict], namespace: str) -> set[tuple[str, str, frozenset[tuple[str, str]]]]:
+    """(namespace, name, dimensions) of every metric the EMF events declare in ``namespace``."""
+    found = set()
+    for event in events:
+        for directive in event.get("_aws", {}).get("CloudWatchMetrics", []):
+            if directive["Namespace"] == namespace:
+                for names in directive["Dimensions"]:
+                    dimensions = frozenset((name, str(event[name])) for name in names)
+                    found |= {(namespace, metric["Name"], dimensions) for metric in directive["Metrics"]}
+    return found
+
+
+def test_app_metrics_reach_cloudwatch_as_the_pipeline_dashboard_and_alarms_read_them(
+        adot_bin, stacks, backends, record_property):
+    """The app's OTLP metrics through the real awsemf exporter: every (name, dimensions) the
+    synthesized pipeline dashboard and alarms read is one an EMF event declares, with no others."""
+    stack, logs = stacks["dev"], backends["logs"]
+    reads = stack["pipeline_reads"]
+    (namespace,) = {namespace for namespace, _, _ in reads}
+    with dev_collector(adot_bin, stacks, backends) as collector, \
+            RuntimeServer(app_environment(stack, collector, OTEL_METRIC_EXPORT_INTERVAL="1000")) as app:
+        outcomes = [invoke(app)[0].status_code,  # plan and code approved at once
+                    invoke(app, lm="offline:plan_rejections=4,code_rejections=3")[0].status_code,  # both exhausted
+                    invoke(app, lm="offline:fail_stage=review_plan")[0].status_code]
+        assert outcomes == [200, 200, 502]
+        declared = lambda: emf_metrics(logs.events, namespace)  # noqa: E731
+        arrived = logs.wait_for(lambda: reads <= declared(), 90)
+        missing = reads - declared()
+        assert arrived, f"read by the dashboard or alarms, never declared in EMF: {sorted(map(str, missing))}"
+    groups = {event["group"] for event in logs.events if event.get("_aws", {}).get("CloudWatchMetrics", [{}])[0]
+              .get("Namespace") == namespace}
+    assert groups == {"/agentcreator/dev/app-metrics"}
+    dimension_names = {name for _, _, dimensions in declared() for name, _ in dimensions}
+    assert dimension_names <= {"environment", "agentcreator.outcome", "agentcreator.stage", "gen_ai.token.type"}
+    record_property("app metrics declared in EMF", len(declared()))
+    print(f"{len(declared())} (metric, dimensions) in {namespace}; the dashboard and alarms read {len(reads)}")
+
+
 def spans_request(count: int = 20) -> bytes:
     """One OTLP request of ``count`` finished root spans of one new trace, ~2 KB of content each."""
     trace_id, now = secrets.token_bytes(16), time.time_ns()

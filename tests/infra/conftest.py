@@ -146,3 +146,47 @@ def ref(resource: dict | str) -> str | None:
         if "Fn::GetAtt" in resource:
             return resource["Fn::GetAtt"][0]
     return None
+
+
+def widget_metrics(body: dict) -> list[tuple[str, str, dict[str, str]]]:
+    """(namespace, name, dimensions) of every metric a dashboard body draws, math inputs included."""
+    found = []
+    for widget in body["widgets"]:
+        for row in widget.get("properties", {}).get("metrics", []):
+            plain = [item for item in row if isinstance(item, str)]
+            if len(plain) >= 2 and not (isinstance(row[0], dict) and "expression" in row[0]):
+                namespace, name, *pairs = plain
+                found.append((namespace, name, dict(zip(pairs[::2], pairs[1::2], strict=True))))
+    return found
+
+
+def alarm_metrics(alarm: dict) -> list[dict]:
+    """Namespace, name and dimensions of every metric an alarm reads (plain, or inside metric math)."""
+    if "MetricName" in alarm:
+        return [{"Namespace": alarm["Namespace"], "MetricName": alarm["MetricName"],
+                 "Dimensions": alarm.get("Dimensions", [])}]
+    return [query["MetricStat"]["Metric"] for query in alarm.get("Metrics", []) if "MetricStat" in query]
+
+
+def pipeline_alarms(raw: dict) -> dict[str, dict]:
+    """The pipeline's alarms (logical id -> properties)."""
+    return {key: alarm["Properties"] for key, alarm in resources(raw, "AWS::CloudWatch::Alarm").items()
+            if key.startswith("Pipeline")}
+
+
+def pipeline_dashboard_body(raw: dict, env: str) -> dict:
+    """The pipeline dashboard's body, parsed (a Ref inside it reads as REF)."""
+    body = dashboard(raw, f"AgentCreator-{env}-pipeline")["Properties"]["DashboardBody"]
+    text = "".join(part if isinstance(part, str) else "REF" for part in body["Fn::Join"][1]) \
+        if isinstance(body, dict) else body
+    return json.loads(text)
+
+
+def pipeline_metrics_read(raw: dict, env: str) -> set[tuple[str, str, frozenset[tuple[str, str]]]]:
+    """(namespace, name, dimensions) of every metric the pipeline dashboard and alarms read."""
+    read = {(namespace, name, frozenset(dimensions.items()))
+            for namespace, name, dimensions in widget_metrics(pipeline_dashboard_body(raw, env))}
+    for alarm in pipeline_alarms(raw).values():
+        read |= {(m["Namespace"], m["MetricName"], frozenset((d["Name"], d["Value"]) for d in m["Dimensions"]))
+                 for m in alarm_metrics(alarm)}
+    return read

@@ -15,7 +15,16 @@ import yaml
 
 from agentcreator_infra.collector import APP_EMF_EXPORTER
 from agentcreator_infra.pipeline_dashboard import AppMetrics, AppMetricsError
-from tests.infra.conftest import ENVIRONMENTS, containers, dashboard, environment_of, resources
+from tests.infra.conftest import (
+    ENVIRONMENTS,
+    alarm_metrics,
+    containers,
+    environment_of,
+    pipeline_alarms,
+    pipeline_dashboard_body,
+    resources,
+    widget_metrics,
+)
 
 
 def _app_emf(raw: dict) -> dict:
@@ -33,42 +42,11 @@ def _is_exported(emf: dict, name: str, dimensions: frozenset[str]) -> bool:
                for selectors, sets in _exported(emf))
 
 
-def _widget_metrics(body: dict) -> list[tuple[str, str, dict[str, str]]]:
-    """(namespace, name, dimensions) of every metric a dashboard body draws, math inputs included."""
-    found = []
-    for widget in body["widgets"]:
-        for row in widget.get("properties", {}).get("metrics", []):
-            plain = [item for item in row if isinstance(item, str)]
-            if len(plain) >= 2 and not (isinstance(row[0], dict) and "expression" in row[0]):
-                namespace, name, *pairs = plain
-                found.append((namespace, name, dict(zip(pairs[::2], pairs[1::2], strict=True))))
-    return found
-
-
-def _alarm_metrics(alarm: dict) -> list[dict]:
-    if "MetricName" in alarm:
-        return [{"Namespace": alarm["Namespace"], "MetricName": alarm["MetricName"],
-                 "Dimensions": alarm.get("Dimensions", [])}]
-    return [query["MetricStat"]["Metric"] for query in alarm.get("Metrics", []) if "MetricStat" in query]
-
-
-def _pipeline_alarms(raw: dict) -> dict[str, dict]:
-    return {key: alarm["Properties"] for key, alarm in resources(raw, "AWS::CloudWatch::Alarm").items()
-            if key.startswith("Pipeline")}
-
-
-def _body(raw: dict, env: str) -> dict:
-    body = dashboard(raw, f"AgentCreator-{env}-pipeline")["Properties"]["DashboardBody"]
-    text = "".join(part if isinstance(part, str) else "REF" for part in body["Fn::Join"][1]) \
-        if isinstance(body, dict) else body
-    return json.loads(text)
-
-
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_every_dashboard_metric_is_one_the_emf_export_produces(synthesized, env):
     raw = synthesized.raw[env]
     emf = _app_emf(raw)
-    drawn = [m for m in _widget_metrics(_body(raw, env)) if m[0] == emf["namespace"]]
+    drawn = [m for m in widget_metrics(pipeline_dashboard_body(raw, env)) if m[0] == emf["namespace"]]
     assert len({name for _, name, _ in drawn}) >= 7
     for _, name, dimensions in drawn:
         assert dimensions["environment"] == env
@@ -79,10 +57,10 @@ def test_every_dashboard_metric_is_one_the_emf_export_produces(synthesized, env)
 def test_every_alarm_metric_is_one_the_emf_export_produces(synthesized, env):
     raw = synthesized.raw[env]
     emf = _app_emf(raw)
-    alarms = _pipeline_alarms(raw)
+    alarms = pipeline_alarms(raw)
     assert len(alarms) == 3
     for key, alarm in alarms.items():
-        for metric in _alarm_metrics(alarm):
+        for metric in alarm_metrics(alarm):
             assert metric["Namespace"] == emf["namespace"], key
             dimensions = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
             assert dimensions["environment"] == env
@@ -91,7 +69,7 @@ def test_every_alarm_metric_is_one_the_emf_export_produces(synthesized, env):
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_the_dashboard_shows_what_an_operator_asks_first(synthesized, env):
-    text = json.dumps(_body(synthesized.raw[env], env))
+    text = json.dumps(pipeline_dashboard_body(synthesized.raw[env], env))
     for title in ("Invocations per minute and error rate", "Invocation duration p50 / p99",
                   "LLM calls and tokens per minute", "Cost per hour", "Review iterations to approval",
                   "Sandbox runs that failed", "Pipeline alarms"):
@@ -103,7 +81,7 @@ def test_the_dashboard_shows_what_an_operator_asks_first(synthesized, env):
 def test_alarms_use_the_environments_thresholds_and_the_alarm_topic(synthesized, settings, env):
     raw = synthesized.raw[env]
     limits = settings[env].pipeline_alarms
-    alarms = _pipeline_alarms(raw)
+    alarms = pipeline_alarms(raw)
     topic = next(iter(resources(raw, "AWS::SNS::Topic")))
 
     def alarm(fragment: str) -> dict:
