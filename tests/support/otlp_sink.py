@@ -215,14 +215,7 @@ class OtlpSink:
     def wait_for_metrics(self, predicate: Callable[[list[dict[str, Any]]], bool],
                          timeout: float = 10.0) -> list[dict[str, Any]]:
         """Block until ``predicate(all metric points)`` holds; AssertionError after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while not predicate(list(self._points)):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"OTLP sink: metrics not met within {timeout} s ({len(self._points)} points)")
-                self._lock.wait(left)
-            return list(self._points)
+        return self._wait(self._points, predicate, timeout, "metric points")
 
     def spans(self, *, trace_id: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
         """Spans received so far, optionally only one trace's or one name's."""
@@ -236,14 +229,18 @@ class OtlpSink:
         self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 10.0
     ) -> list[dict[str, Any]]:
         """Block until ``predicate(all spans)`` holds; AssertionError after ``timeout`` seconds."""
+        return self._wait(self._spans, predicate, timeout, "spans")
+
+    def _wait(self, received: list[dict[str, Any]], predicate: Callable[[list[dict[str, Any]]], bool],
+              timeout: float, what: str) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         with self._lock:
-            while not predicate(list(self._spans)):
+            while not predicate(list(received)):
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"OTLP sink: condition not met within {timeout} s ({len(self._spans)} spans)")
+                    raise AssertionError(f"OTLP sink: condition not met within {timeout} s ({len(received)} {what})")
                 self._lock.wait(left)
-            return list(self._spans)
+            return list(received)
 
     def clear(self) -> None:
         with self._lock:
