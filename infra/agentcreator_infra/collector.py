@@ -47,6 +47,7 @@ class CollectorWiring:
     environment: dict[str, str]  # plain env vars (no secrets)
     secret_names: frozenset[str]  # env vars to fill from Secrets Manager
     app_environment: dict[str, str]  # what the app needs for this collector (awsxray: a smaller span)
+    runtime_environment: dict[str, str]  # for the collector's Go runtime, not read by the config
 
     def _exporter(self, exporter_id: str) -> dict:
         exporters = yaml.safe_load(self.config).get("exporters", {})
@@ -86,6 +87,15 @@ def memory_limits(collector_memory_mib: int) -> tuple[int, int]:
     """memory_limiter's heap limit and spike for a container with this hard limit (MiB)."""
     limit = collector_memory_mib - NON_HEAP_MIB
     return limit, max(1, round(limit * SPIKE_FRACTION))
+
+
+def go_memory_limit(collector_memory_mib: int) -> str:
+    """GOMEMLIMIT for the collector: the Go runtime's own memory (heap, stacks, GC metadata) kept to
+    the container's memory minus the binary's pages. Near it the garbage collector works harder, so
+    the heap stays near what is live while the memory limiter refuses; without it, 128 senders at
+    once pushed the dev collector's heap 25 MiB past its limit, the kernel evicted the binary's
+    pages and the collector stopped answering (collector/README.md, "Memory")."""
+    return f"{collector_memory_mib - NON_HEAP_MIB}MiB"
 
 
 def queue_bytes(collector_memory_mib: int) -> int:
@@ -145,4 +155,5 @@ def wiring(settings: Settings, *, region: str) -> CollectorWiring:
         environment=environment,
         secret_names=frozenset(required & secrets),
         app_environment=app_environment,
+        runtime_environment={"GOMEMLIMIT": go_memory_limit(settings.collector_memory_mib)},
     )

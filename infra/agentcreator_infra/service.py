@@ -157,7 +157,8 @@ class AgentCreatorService(Construct):
             image=ecs.ContainerImage.from_registry(ADOT_IMAGE),
             essential=True,
             memory_limit_mib=settings.collector_memory_mib,
-            environment={**collector.environment, "AOT_CONFIG_CONTENT": collector.config},
+            environment={**collector.environment, **collector.runtime_environment,
+                         "AOT_CONFIG_CONTENT": collector.config},
             secrets=secrets,
             # The ADOT image has no shell: exec form, or ECS renders CMD-SHELL and the check never passes.
             health_check=ecs.HealthCheck(

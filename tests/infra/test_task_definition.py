@@ -65,7 +65,8 @@ def test_collector_config_is_the_rendered_one(synthesized, settings, env):
 def test_collector_gets_exactly_the_variables_its_config_reads(synthesized, env):
     collector = containers(synthesized.raw[env])["collector"]
     environment = environment_of(collector)
-    given = (set(environment) - {"AOT_CONFIG_CONTENT"}) | {s["Name"] for s in collector.get("Secrets", [])}
+    secrets = {s["Name"] for s in collector.get("Secrets", [])}
+    given = (set(environment) - {"AOT_CONFIG_CONTENT", "GOMEMLIMIT"}) | secrets
     assert given == required_env(environment["AOT_CONFIG_CONTENT"])
     assert given <= INFRA_PROVIDED_ENV
     assert all(value not in ("", None) for value in environment.values())
@@ -94,6 +95,8 @@ def test_sampling_and_memory_follow_context(synthesized, settings, env):
     assert int(environment["COLLECTOR_MEMORY_LIMIT_MIB"]) == wanted.collector_memory_mib - NON_HEAP_MIB
     spike, limit = int(environment["COLLECTOR_MEMORY_SPIKE_MIB"]), int(environment["COLLECTOR_MEMORY_LIMIT_MIB"])
     assert 0.15 <= spike / limit <= 0.25
+    # The Go runtime's soft limit leaves the binary's pages room below the container's hard limit.
+    assert environment["GOMEMLIMIT"] == f"{wanted.collector_memory_mib - NON_HEAP_MIB}MiB"
     queues = 2 if wanted.langfuse_enabled and wanted.xray_mode == "otlp" else 1
     assert queues * int(environment["COLLECTOR_QUEUE_BYTES"]) <= (limit - spike) * 1024 * 1024 * 0.5
 
