@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,11 +26,13 @@ def test_environment_holds_no_credentials(monkeypatch: pytest.MonkeyPatch) -> No
     assert "AWS" not in result.stdout and "OTEL" not in result.stdout and "LANGFUSE" not in result.stdout
 
 
-def test_each_run_gets_a_fresh_working_directory() -> None:
-    first = run_python("import os; open('left-behind', 'w').write('x'); print(os.getcwd())")
+def test_each_run_gets_a_fresh_working_directory_and_creates_no_file() -> None:
+    first = run_python("import os\nprint(os.getcwd(), flush=True)\nopen('left-behind', 'w').write('x')")
     second = run_python("import os; print(os.path.exists('left-behind'), os.getcwd())")
+    assert "PermissionError" in first.stderr
     assert second.stdout.startswith("False")
     assert first.stdout.strip() != second.stdout.split()[1]
+    assert not Path(first.stdout.strip()).exists()  # removed with everything in it
 
 
 def test_runaway_loop_is_stopped_by_the_timeout() -> None:
@@ -96,7 +99,8 @@ def test_every_agentcreator_process_makes_itself_non_dumpable() -> None:
 
 
 def test_a_run_cannot_make_the_application_read_through_its_output_files(tmp_path: Path) -> None:
-    """The app reads a run's .stdout after the run: a symlink or a FIFO put there is not followed."""
+    """The app reads a run's .stdout after the run: the run cannot replace it (no unlink, symlink or
+    mkfifo), and a symlink or a FIFO found there would not be followed."""
     secret = tmp_path / "secret"
     secret.write_text("app-only")
     result = run_python(
@@ -104,4 +108,8 @@ def test_a_run_cannot_make_the_application_read_through_its_output_files(tmp_pat
         f"os.symlink({str(secret)!r}, '.stdout')\nos.unlink('.stderr')\nos.mkfifo('.stderr')"
     )
     assert "app-only" not in result.stdout + result.stderr
-    assert "replaced its output file" in result.stdout + result.stderr
+    assert "PermissionError" in result.stderr
+    (tmp_path / "link").symlink_to(secret)
+    os.mkfifo(tmp_path / "fifo")
+    for replaced in ("link", "fifo"):
+        assert code_interpreter._read_capped(tmp_path / replaced, 100) == ("(the run replaced its output file)", False)

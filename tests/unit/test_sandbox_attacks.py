@@ -119,6 +119,29 @@ attempt("own dir chmod", lambda: os.chmod(".", 0o777))
         ["app home aws config", "app home config dir", "shared tmp", "run root listing", "run root chmod",
          "own dir chmod"],
     ),
+    "files created, moved or removed": (
+        """
+def fill():
+    n = 0
+    while n < 1000:
+        with open(f"fill-{n}", "wb") as handle:
+            handle.write(b"x" * 65536)
+        n += 1
+    return n
+attempt("fill the disk from the own directory", fill)
+attempt("unnamed file", lambda: os.open(".", os.O_TMPFILE | os.O_WRONLY, 0o600))
+attempt("memfd", lambda: os.memfd_create("fill"))
+attempt("directory", lambda: os.mkdir("d"))
+attempt("symlink", lambda: os.symlink("/proc/1/environ", "l"))
+attempt("hard link", lambda: os.link("main.py", "copy.py"))
+attempt("remove the run's directory", lambda: os.rmdir(os.getcwd()))
+attempt("move the run root", lambda: os.rename(os.path.dirname(os.getcwd()), "/tmp/moved-run-root"))
+attempt("remove the own script", lambda: os.unlink("main.py"))
+attempt("shared memory", lambda: open(f"/dev/shm/agentcreator-fill-{os.getuid()}", "wb"))
+""",
+        ["fill the disk from the own directory", "unnamed file", "memfd", "directory", "symlink", "hard link",
+         "remove the run's directory", "move the run root", "remove the own script", "shared memory"],
+    ),
     "signals": (
         """
 attempt("signal app", lambda: os.kill(APP, 0))
@@ -174,10 +197,9 @@ attempt("dumpable again", lambda: libc.prctl(4, 1, 0, 0, 0))
 }
 
 # Without Landlock, reading a process's command line is left to the kernel's defaults (it holds no
-# secret: `agentcreator serve`), and the app's home to the task's read-only root filesystem.
-_NEEDS_LANDLOCK = {"app cmdline", "zygote cmdline", "init cmdline", "app home aws config", "app home config dir",
-                   "shared tmp", "init environ", "init maps", "init cwd/", "init root/etc/hostname", "init fd",
-                   "init mem", "any environ"}
+# secret: `agentcreator serve`); writes outside the run are held by seccomp (no file is created).
+_NEEDS_LANDLOCK = {"app cmdline", "zygote cmdline", "init cmdline", "init environ", "init maps", "init cwd/",
+                   "init root/etc/hostname", "init fd", "init mem", "any environ"}
 
 _HARNESS = r"""
 import json, os, socket, sys, threading, time
@@ -222,7 +244,7 @@ for name, (preamble_and_code) in attacks.items():
                                "survivors": own_processes(), "zygote_alive": code_interpreter._zygote.pid == zygote}
 
 # A victim run and an attacker run at the same time: the attacker looks for the victim's directory.
-victim_code = "import time\nopen('result', 'w').write('genuine')\ntime.sleep(1.5)\nprint(open('result').read())"
+victim_code = "import time\nprint('genuine', flush=True)\ntime.sleep(1.5)"  # its result: the .stdout file
 attacker_code = constants + sys.argv[3]
 outcome = {}
 victim = threading.Thread(target=lambda: outcome.update(victim=run_python(victim_code, timeout_s=5)))
@@ -261,9 +283,9 @@ except OSError:
     pass
 def forge():
     for directory in candidates:
-        if directory != mine and os.path.exists(os.path.join(directory, "result")):
-            with open(os.path.join(directory, "result"), "w") as handle:
-                handle.write("forged")
+        target = os.path.join(directory, ".stdout")
+        if directory != mine and os.path.exists(target):
+            os.write(os.open(target, os.O_WRONLY | os.O_APPEND), b"forged")
             return directory
     return False
 attempt("find and forge another run", forge)
@@ -368,11 +390,10 @@ def test_a_run_may_still_lower_its_own_priority(attacked: tuple[str, dict]) -> N
 
 
 def test_nothing_reached_the_listener_the_home_or_the_shared_tmp(attacked: tuple[str, dict]) -> None:
-    mode, report = attacked
+    report = attacked[1]
     assert report["connections"] == 0
-    if mode == "landlock":  # without it, the task's read-only root filesystem holds these (tests/infra)
-        assert report["home"] == []
-        assert not report["tmp_pwned"]
+    assert report["home"] == []
+    assert not report["tmp_pwned"]
 
 
 def test_a_run_cannot_find_or_forge_a_concurrent_run(attacked: tuple[str, dict]) -> None:

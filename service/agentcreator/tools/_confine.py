@@ -9,7 +9,7 @@ run gets, on top of its resource limits:
 - ``seccomp``: a filter (after ``PR_SET_NO_NEW_PRIVS``) that refuses sockets, new processes
   (threads stay allowed), exec, signals to any other process, ptrace and cross-process memory or
   descriptor access, limits or scheduling of other processes, chmod, namespaces, mounts, io_uring
-  and BPF;
+  and BPF, and any new, renamed or removed file or directory;
 - ``landlock`` where the kernel has it (5.13+): writes only in the run's directory, reads only in
   the interpreter's library directories, no TCP, and no signals or abstract sockets out of the run.
 
@@ -30,6 +30,7 @@ REQUIRED = ("non_dumpable", "seccomp")
 _PR_SET_DUMPABLE = 4
 _PR_SET_NO_NEW_PRIVS = 38
 _CLONE_THREAD = 0x00010000
+_O_CREAT, _O_TMPFILE = os.O_CREAT, 0o20000000  # __O_TMPFILE: an unnamed file that still takes disk
 _PRIO_PROCESS, _IOPRIO_WHO_PROCESS = 0, 1
 _LIBC = ctypes.CDLL(None, use_errno=True)
 _seccomp: Any = False  # not yet imported
@@ -44,10 +45,15 @@ _DENIED = (
     "unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "open_tree", "move_mount",
     "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr", "open_by_handle_at", "name_to_handle_at",
     "bpf", "perf_event_open", "userfaultfd", "keyctl", "add_key", "request_key",
+    # No new, moved or removed names anywhere: a run writes only to what is already open or exists
+    # (its output files), so without Landlock it can neither plant files nor fill the task's disk
+    # (one run wrote 4 GB of 64 KB files in its own directory in 9 s), nor remove the run root.
+    "creat", "mkdir", "mkdirat", "mknod", "mknodat", "link", "linkat", "symlink", "symlinkat",
+    "rename", "renameat", "renameat2", "unlink", "unlinkat", "rmdir", "truncate", "memfd_create",
 )
 # Refused with ENOSYS, so the C library falls back to a call the filter can inspect (clone3's
 # flags sit behind a pointer) or gives up quietly.
-_UNSUPPORTED = ("clone3", "io_uring_setup", "io_uring_enter", "io_uring_register")
+_UNSUPPORTED = ("clone3", "io_uring_setup", "io_uring_enter", "io_uring_register", "openat2")
 
 # Landlock's constants (include/uapi/linux/landlock.h).
 _SYS_LANDLOCK_CREATE_RULESET, _SYS_LANDLOCK_ADD_RULE, _SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
@@ -117,6 +123,9 @@ def _rule_table(seccomp: Any) -> list[tuple[int, int, tuple[Any, ...]]]:
     rules: list[tuple[int, str, tuple[Any, ...]]] = [(eperm, name, ()) for name in _DENIED]
     rules += [(enosys, name, ()) for name in _UNSUPPORTED]
     rules += [
+        # Opening creates nothing: no O_CREAT, no O_TMPFILE (openat2's flags sit behind a pointer: ENOSYS).
+        *((eperm, name, ((index, seccomp.MASKED_EQ, flag, flag),))
+          for name, index in (("open", 1), ("openat", 2)) for flag in (_O_CREAT, _O_TMPFILE)),
         # No sockets at all: no TCP/UDP, netlink, packet or unix sockets (socketpair stays allowed).
         (seccomp.ERRNO(errno.EACCES), "socket", ()),
         # Processes: threads only. A signal or a limit only for this process itself.
