@@ -245,10 +245,10 @@ def _number(env: Mapping[str, str], name: str, default: float, *, kind: type = f
     return value
 
 
-def _traces_variable(env: Mapping[str, str], suffix: str) -> tuple[str, str]:
-    """``OTEL_EXPORTER_OTLP_TRACES_<suffix>`` if set, else ``OTEL_EXPORTER_OTLP_<suffix>`` (the
+def _signal_variable(env: Mapping[str, str], suffix: str, signal: str = "TRACES") -> tuple[str, str]:
+    """``OTEL_EXPORTER_OTLP_<signal>_<suffix>`` if set, else ``OTEL_EXPORTER_OTLP_<suffix>`` (the
     SDK's order; an empty value counts as unset): the variable's name and its value."""
-    for name in (f"OTEL_EXPORTER_OTLP_TRACES_{suffix}", f"OTEL_EXPORTER_OTLP_{suffix}"):
+    for name in (f"OTEL_EXPORTER_OTLP_{signal}_{suffix}", f"OTEL_EXPORTER_OTLP_{suffix}"):
         raw = env.get(name, "").strip()
         if raw:
             return name, raw
@@ -266,7 +266,7 @@ _DEFAULT_OTLP_ENDPOINTS = {"http/protobuf": "http://localhost:4318/v1/traces", "
 def _otlp(env: Mapping[str, str], protocol: str, exporters: tuple[str, ...]) -> dict[str, object]:
     """Endpoint and headers: the standard variables first; Langfuse's keys fill in what they leave
     unset, and only for an endpoint that is Langfuse's (its credentials go nowhere else)."""
-    header_variable, raw_headers = _traces_variable(env, "HEADERS")
+    header_variable, raw_headers = _signal_variable(env, "HEADERS")
     headers = parse_headers(raw_headers, header_variable)
     public, secret = env.get("LANGFUSE_PUBLIC_KEY", "").strip(), env.get("LANGFUSE_SECRET_KEY", "").strip()
     endpoint, source = None, ""
@@ -305,32 +305,27 @@ def _otlp(env: Mapping[str, str], protocol: str, exporters: tuple[str, ...]) -> 
 _EXPORTERS = ("otlp", "console", "none")
 
 
-def _traces_exporters(env: Mapping[str, str], debug: bool) -> tuple[str, ...]:
-    """OTEL_TRACES_EXPORTER's list (default otlp), plus the console for OTEL_DEBUG."""
-    raw = env.get("OTEL_TRACES_EXPORTER", "").strip()
+def _exporters(env: Mapping[str, str], variable: str) -> list[str]:
+    """``OTEL_TRACES_EXPORTER``'s or ``OTEL_METRICS_EXPORTER``'s list (default otlp), without none."""
+    raw = env.get(variable, "").strip()
     names = [name.strip().lower() for name in raw.split(",") if name.strip()] or ["otlp"]
     unknown = [name for name in names if name not in _EXPORTERS]
     if unknown:
-        raise ConfigError(f"OTEL_TRACES_EXPORTER={raw!r}: {unknown[0]!r} is not one of {', '.join(_EXPORTERS)}")
-    chosen = [name for name in names if name != "none"] + (["console"] if debug else [])
-    return tuple(dict.fromkeys(chosen))
+        raise ConfigError(f"{variable}={raw!r}: {unknown[0]!r} is not one of {', '.join(_EXPORTERS)}")
+    return [name for name in names if name != "none"]
+
+
+def _traces_exporters(env: Mapping[str, str], debug: bool) -> tuple[str, ...]:
+    """OTEL_TRACES_EXPORTER's list (default otlp), plus the console for OTEL_DEBUG."""
+    return tuple(dict.fromkeys(_exporters(env, "OTEL_TRACES_EXPORTER") + (["console"] if debug else [])))
 
 
 def _metrics(env: Mapping[str, str], traces_endpoint_source: str) -> dict[str, object]:
     """Where metrics go: OTEL_EXPORTER_OTLP_METRICS_ENDPOINT as-is, else the generic endpoint's base
     with /v1/metrics, else (OTEL_METRICS_EXPORTER=otlp) the specification's default. Langfuse takes
     traces only: an endpoint that is Langfuse's (or came from the Langfuse keys) gets no metrics."""
-    raw = env.get("OTEL_METRICS_EXPORTER", "").strip()
-    names = [name.strip().lower() for name in raw.split(",") if name.strip()] or ["otlp"]
-    unknown = [name for name in names if name not in _EXPORTERS]
-    if unknown:
-        raise ConfigError(f"OTEL_METRICS_EXPORTER={raw!r}: {unknown[0]!r} is not one of {', '.join(_EXPORTERS)}")
-    exporters = tuple(dict.fromkeys(name for name in names if name != "none"))
-    variable = "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"
-    protocol = env.get(variable, "").strip() or env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "").strip() or "http/protobuf"
-    if protocol not in _PROTOCOLS:
-        named = variable if env.get(variable, "").strip() else "OTEL_EXPORTER_OTLP_PROTOCOL"
-        raise ConfigError(f"{named}={protocol!r} is not one of {', '.join(_PROTOCOLS)}")
+    exporters = tuple(dict.fromkeys(_exporters(env, "OTEL_METRICS_EXPORTER")))
+    protocol = _protocol(env, "METRICS")
     endpoint, source, problem = None, "", None
     specific = env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "").strip()
     generic = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
@@ -346,7 +341,7 @@ def _metrics(env: Mapping[str, str], traces_endpoint_source: str) -> dict[str, o
             endpoint, source = base + _METRICS_PATH, "OTEL_EXPORTER_OTLP_ENDPOINT"
     elif traces_endpoint_source == "LANGFUSE_HOST":
         problem = "traces go to Langfuse, which takes no metrics: set OTEL_EXPORTER_OTLP_METRICS_ENDPOINT for them"
-    elif "otlp" in exporters and raw:
+    elif "otlp" in exporters and env.get("OTEL_METRICS_EXPORTER", "").strip():
         endpoint = "http://localhost:4318" + _METRICS_PATH
         source = "OTEL_METRICS_EXPORTER=otlp (the specification's default)"
     if endpoint is not None and protocol == "grpc":
@@ -355,8 +350,8 @@ def _metrics(env: Mapping[str, str], traces_endpoint_source: str) -> dict[str, o
             "metrics_endpoint_source": source, "metrics_problem": problem}
 
 
-def _protocol(env: Mapping[str, str]) -> str:
-    variable, protocol = _traces_variable(env, "PROTOCOL")
+def _protocol(env: Mapping[str, str], signal: str = "TRACES") -> str:
+    variable, protocol = _signal_variable(env, "PROTOCOL", signal)
     protocol = protocol or "http/protobuf"
     if protocol not in _PROTOCOLS:
         raise ConfigError(f"{variable}={protocol!r} is not one of {', '.join(_PROTOCOLS)}")
@@ -365,7 +360,7 @@ def _protocol(env: Mapping[str, str]) -> str:
 
 def _compression(env: Mapping[str, str], protocol: str) -> str:
     """Validated here: the SDK's gRPC exporter raises on anything but gzip (even ``none``)."""
-    variable, raw = _traces_variable(env, "COMPRESSION")
+    variable, raw = _signal_variable(env, "COMPRESSION")
     value = raw.lower() or "none"
     allowed = ("gzip", "none") if protocol == "grpc" else ("gzip", "deflate", "none")
     if value not in allowed:
@@ -374,7 +369,7 @@ def _compression(env: Mapping[str, str], protocol: str) -> str:
 
 
 def _timeout(env: Mapping[str, str]) -> float:
-    variable, raw = _traces_variable(env, "TIMEOUT")
+    variable, raw = _signal_variable(env, "TIMEOUT")
     return _number({variable: raw} if raw else {}, variable, 10.0, minimum=0.001)
 
 
