@@ -311,27 +311,12 @@ def _exporter_logs() -> Iterator[list[logging.LogRecord]]:
 def _probe_http(ctx: _Context) -> _Sent:
     """An empty export by the service's own OTLP/HTTP exporter, over a requests session that
     records each request as the exporter resolved it (URL, headers, CA, client certificate)."""
-    import requests
-
     from agentcreator.telemetry.setup import build_otlp_exporter
 
     sent = _Sent()
-
-    class Recording(requests.Session):
-        def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-            sent.url, sent.headers = url, dict(kwargs.get("headers") or {})
-            sent.verify, sent.cert = self.verify, self.cert
-            sent.status, sent.error = None, None
-            try:
-                response = super().request(method, url, *args, **kwargs)
-            except Exception as error:  # requests raises OSError too, e.g. for a missing CA file
-                sent.error = error
-                raise
-            sent.status, sent.reason = response.status_code, response.reason or ""
-            return response
-
     assert ctx.settings is not None
-    exporter, _ = build_otlp_exporter(ctx.settings, probe=True, session=Recording(), timeout=ctx.timeout_s)
+    exporter, _ = build_otlp_exporter(ctx.settings, probe=True, session=_recording_session(sent),
+                                      timeout=ctx.timeout_s)
     try:
         with _exporter_logs():
             exporter.export([])
@@ -542,14 +527,18 @@ def check_metrics(ctx: _Context) -> Check:
 
 
 def _recording_session(sent: _Sent) -> Any:
+    """A requests session for an exporter that records into ``sent`` each request as the exporter
+    resolved it (URL, headers, CA, client certificate) and how it ended."""
     import requests
 
     class Recording(requests.Session):
         def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-            sent.url, sent.status, sent.error = url, None, None
+            sent.url, sent.headers = url, dict(kwargs.get("headers") or {})
+            sent.verify, sent.cert = self.verify, self.cert
+            sent.status, sent.error = None, None
             try:
                 response = super().request(method, url, *args, **kwargs)
-            except Exception as error:
+            except Exception as error:  # requests raises OSError too, e.g. for a missing CA file
                 sent.error = error
                 raise
             sent.status, sent.reason = response.status_code, response.reason or ""
