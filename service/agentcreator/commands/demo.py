@@ -160,6 +160,11 @@ def run_pipeline(settings: Settings, request: Any, stream: TextIO) -> DemoRun:
     return run
 
 
+def _llm_spans(spans: Sequence[Any]) -> int:
+    """How many of the run's own spans are LLM spans."""
+    return sum(1 for span in spans if (span.attributes or {}).get("openinference.span.kind") == "LLM")
+
+
 @dataclass
 class TraceCheck:
     ok: bool
@@ -181,7 +186,7 @@ def check_trace(stored: Sequence[dict[str, Any]], local: Sequence[Any], agent_id
     without_session = [s["name"] for s in stored if s.get("attributes", {}).get("session.id") != agent_id]
     if without_session:
         problems.append(f"{len(without_session)} spans lack session.id={agent_id} (e.g. {without_session[0]!r})")
-    local_llm = sum(1 for s in local if (s.attributes or {}).get("openinference.span.kind") == "LLM")
+    local_llm = _llm_spans(local)
     llm = [s for s in stored if s.get("span_kind") == "LLM"]
     counted = [s for s in llm if (s.get("attributes", {}).get("llm.token_count.total") or 0) > 0]
     if len(llm) != local_llm or len(counted) != len(llm):
@@ -199,11 +204,17 @@ def check_trace(stored: Sequence[dict[str, Any]], local: Sequence[Any], agent_id
 def check_metrics(receiver: LocalMetricsReceiver, local: Sequence[Any]) -> TraceCheck:
     """What the local metrics receiver got from the run: the instruments, one invocation, and as
     many LLM calls as the trace has LLM spans."""
-    from agentcreator.telemetry.instruments import INSTRUMENTS, INVOCATIONS, OPERATION_DURATION, TOKEN_USAGE
+    from agentcreator.telemetry.instruments import (
+        INSTRUMENTS,
+        INVOCATIONS,
+        INVOKE_AGENT_DURATION,
+        OPERATION_DURATION,
+        TOKEN_USAGE,
+    )
 
     names = receiver.names()
-    required = {INVOCATIONS, OPERATION_DURATION, TOKEN_USAGE, "gen_ai.invoke_agent.duration"}
-    llm = sum(1 for s in local if (s.attributes or {}).get("openinference.span.kind") == "LLM")
+    required = {INVOCATIONS, OPERATION_DURATION, TOKEN_USAGE, INVOKE_AGENT_DURATION}
+    llm = _llm_spans(local)
     invocations, calls = receiver.total(INVOCATIONS), receiver.total(OPERATION_DURATION)
     problems = []
     if not required <= names:

@@ -95,6 +95,7 @@ def _run(args: argparse.Namespace, settings: Settings, model: str, sop: str, voi
 
     from agentcreator import telemetry
     from agentcreator.pipeline import InvocationError, InvocationRequest, run_invocation
+    from agentcreator.pipeline.lm import is_offline
     from agentcreator.pipeline.stages import STAGES
     from agentcreator.telemetry.export import JsonLinesSpanExporter
     from agentcreator.terminal.progress import ProgressSpanProcessor
@@ -105,7 +106,7 @@ def _run(args: argparse.Namespace, settings: Settings, model: str, sop: str, voi
     telemetry.configure_tracing(
         settings, extra_exporters=exporters, extra_processors=[ProgressSpanProcessor(sys.stderr, STAGES)]
     )
-    simulated = " (SIMULATED offline LM)" if model.startswith("offline") else ""
+    simulated = " (SIMULATED offline LM)" if is_offline(model) else ""
     print(f"agentcreator: creating agent {args.agent_id!r} with {model}{simulated}", file=sys.stderr)
     request = InvocationRequest(agent_id=args.agent_id, user_id=args.user_id, sop=sop,
                                 voice_personality=voice, lm=model)
