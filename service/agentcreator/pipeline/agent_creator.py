@@ -35,6 +35,7 @@ from agentcreator.pipeline.stages import (
 from agentcreator.telemetry import app_metrics, content_attributes, get_tracer
 from agentcreator.telemetry.genai import tool_attributes
 from agentcreator.tools import run_python
+from agentcreator.tools.code_interpreter import REFUSED_STATUS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -72,8 +73,6 @@ def code_interpreter(code: str) -> str:
 
 def sandbox_outcome(result: Any) -> str:
     """``ok``, ``timeout``, ``memory``, ``refused`` (not confined, not run) or ``error`` (non-zero exit)."""
-    from agentcreator.tools.code_interpreter import REFUSED_STATUS
-
     if result.ok:
         return "ok"
     if result.timed_out:

@@ -20,11 +20,11 @@ from dataclasses import dataclass, fields
 from functools import cached_property
 from typing import Any
 
-from agentcreator.config import ConfigError
+from agentcreator.config import DEFAULT_LM, ConfigError
 from agentcreator.pipeline.stages import REVIEW_PLAN, STAGES, current_stage, stage_slug
 
 OFFLINE_MODEL = "offline/agentcreator-simulated"
-PRICED_AS = "amazon.nova-pro-v1:0"  # the default AGENTCREATOR_LM's model
+PRICED_AS = DEFAULT_LM.split("/", 1)[-1]  # the default AGENTCREATOR_LM's model, without LiteLLM's route
 _FIELD = re.compile(r"^\d+\. `(\w+)` \(([^)]*)\)", re.MULTILINE)
 _SECTION = re.compile(r"\[\[ ## (\w+) ## \]\]\n(.*?)(?=\n\[\[ ## |\Z)", re.DOTALL)
 _WORD = re.compile(r"[a-z][a-z0-9]+")
