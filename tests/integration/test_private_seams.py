@@ -24,11 +24,9 @@ NON_ASCII_SOP = "Réponds à l’appelant — vérifie la commande n° 42, s’i
 def _fresh_warnings(monkeypatch):
     """Each seam warns once per process: let every test see its own warning."""
     from agentcreator.pipeline import lm_hooks
-    from agentcreator.telemetry import export, otlp_encoding
+    from agentcreator.telemetry import otlp_encoding, seams
 
-    monkeypatch.setattr(otlp_encoding, "_warned", set())
-    monkeypatch.setattr(lm_hooks, "_warned", set())
-    monkeypatch.setattr(export, "_warned", False)
+    monkeypatch.setattr(seams, "_warned", set())
     otlp_encoding.uninstall()
     lm_hooks.uninstall()
     yield

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
+from agentcreator.telemetry.seams import warn_once
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
@@ -34,14 +36,11 @@ _SEAM = "dspy.clients.execution's _delay and finalize"
 _lock = threading.Lock()
 _originals: dict[str, Callable[..., Any]] = {}
 _max_delay_s = 20.0
-_warned: set[str] = set()
 
 
 def _warn_once(what: str) -> None:
-    if what not in _warned:
-        _warned.add(what)
-        _log.warning("%s %s: LM retries wait as DSPy decides (uncapped, no retry events), cache hits are "
-                     "not marked", _SEAM, what)
+    warn_once(_log, f"{_SEAM} {what}", "%s %s: LM retries wait as DSPy decides (uncapped, no retry events), "
+              "cache hits are not marked", _SEAM, what)
 
 
 def _retry_after(error: BaseException) -> float | None:

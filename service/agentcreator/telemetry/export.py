@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
+from agentcreator.telemetry.seams import warn_once
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
@@ -125,7 +127,6 @@ class CountingSpanExporter(SpanExporter):
 # rename it. Checked once per processor; without it, spans are counted on their way in and out.
 _BATCH_STATE = ("_batch_processor", "_queue", "_shutdown", "_max_queue_size")
 _SEAM = "opentelemetry-sdk's BatchSpanProcessor._batch_processor._queue/_shutdown/_max_queue_size"
-_warned = False
 
 
 def _sdk_batch(processor: BatchSpanProcessor) -> Any | None:
@@ -186,10 +187,7 @@ class DropCountingBatchSpanProcessor(BatchSpanProcessor):
         self._closed = False
         self._count_lock = threading.Lock()
         if self._sdk is None:
-            global _warned
-            if not _warned:
-                _warned = True
-                _log.warning("%s moved: dropped spans are counted by this processor itself", _SEAM)
+            warn_once(_log, _SEAM, "%s moved: dropped spans are counted by this processor itself", _SEAM)
             if hasattr(os, "register_at_fork"):  # a forked child starts with an empty queue, as the SDK's
                 os.register_at_fork(after_in_child=self._forget_queue)
 

@@ -32,6 +32,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.trace import SpanContext, StatusCode
 
 from agentcreator.telemetry.genai import Utf8Text, utf8
+from agentcreator.telemetry.seams import warn_once
 
 try:  # the SDK's own encoders for the rare fields (opentelemetry-exporter-otlp-proto-common 1.45), private
     from opentelemetry.exporter.otlp.proto.common._internal import (
@@ -271,14 +272,11 @@ def _encode_for_http_exporter(spans: Sequence[ReadableSpan]) -> _Encoded:
 _SEAM_HTTP = "opentelemetry-exporter-otlp-proto-http's trace_exporter.encode_spans"
 _SEAM_GRPC = "opentelemetry-exporter-otlp-proto-grpc's OTLPSpanExporter._translate_data"
 _SEAM_HELPERS = "opentelemetry-exporter-otlp-proto-common's _internal encoders"
-_warned: set[str] = set()
 
 
 def _fall_back(seam: str, what: str) -> bool:
     """Log once per seam that the SDK's own encoder is used; always False."""
-    if seam not in _warned:
-        _warned.add(seam)
-        _log.warning("%s %s: spans are encoded by the SDK's own encoder (slower, same data)", seam, what)
+    warn_once(_log, seam, "%s %s: spans are encoded by the SDK's own encoder (slower, same data)", seam, what)
     return False
 
 
