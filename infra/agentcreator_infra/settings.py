@@ -162,11 +162,16 @@ def _get(raw: dict[str, Any], path: str, kind: type | tuple[type, ...], where: s
     return value
 
 
+def _check_keys(block: dict[str, Any], allowed: set[str], where: str, prefix: str = "") -> None:
+    """A misspelt key is an error, not a default silently kept."""
+    unknown = set(block) - allowed
+    if unknown:
+        raise SettingsError(f"{where}: unknown keys {prefix}{sorted(unknown)}; allowed: {sorted(allowed)}")
+
+
 def _parse_security(raw: dict[str, Any], where: str, log_retention_days: int, region: str | None) -> SecuritySettings:
     block = _get(raw, "security", dict, where, {})
-    unknown = set(block) - _SECURITY_KEYS
-    if unknown:
-        raise SettingsError(f"{where}: unknown keys security.{sorted(unknown)}; allowed: {sorted(_SECURITY_KEYS)}")
+    _check_keys(block, _SECURITY_KEYS, where, "security.")
     kms_key = _get(raw, "security.kms_key", str, where, "create")
     if kms_key not in ("create", "none") and not _KMS_KEY_ARN.match(kms_key):
         raise SettingsError(f"{where}: `security.kms_key` must be \"create\", \"none\" or a KMS key ARN")
@@ -206,9 +211,7 @@ def parse_settings(name: str, raw: dict[str, Any]) -> Settings:
     where = f"agentcreator:environments.{name}"
     if not re.match(r"^[a-z][a-z0-9-]{0,30}$", name):
         raise SettingsError(f"{where}: environment names are lower-case letters, digits and dashes")
-    unknown = set(raw) - _KEYS
-    if unknown:
-        raise SettingsError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_KEYS)}")
+    _check_keys(raw, _KEYS, where)
     account = _get(raw, "account", str, where, None)
     region = _get(raw, "region", str, where, None)
     if account is not None and not _ACCOUNT.match(account):
@@ -327,10 +330,7 @@ def _canary(raw: dict[str, Any], where: str) -> CanarySettings | None:
 
 def _pipeline_alarms(raw: dict[str, Any], where: str) -> PipelineAlarmSettings:
     block = _get(raw, "pipeline_alarms", dict, where, {})
-    unknown = set(block) - _PIPELINE_ALARM_KEYS
-    if unknown:
-        raise SettingsError(f"{where}: unknown keys pipeline_alarms.{sorted(unknown)}; "
-                            f"allowed: {sorted(_PIPELINE_ALARM_KEYS)}")
+    _check_keys(block, _PIPELINE_ALARM_KEYS, where, "pipeline_alarms.")
     defaults = PipelineAlarmSettings()
     rate = float(_get(raw, "pipeline_alarms.error_rate_percent", (int, float), where, defaults.error_rate_percent))
     if not 0 < rate < 100:
