@@ -78,11 +78,16 @@ def _setup(variant: str, endpoint: str) -> Any:
 
 
 def _flush() -> None:
-    """Export the turn's spans. Metrics are not flushed: their export is one request per
+    """Export the turn's spans, and feed the turn's queued metric records into the SDK's
+    instruments (what a collection does first): that work grows with the load, so each turn pays
+    for its own. The metrics' export is not forced: it is one request per
     OTEL_METRIC_EXPORT_INTERVAL whatever the load, made by the reader's thread, and lands in
     whichever turn it falls in, as it would on a server."""
     from opentelemetry import trace
 
+    from agentcreator.telemetry import app_metrics
+
+    app_metrics().flush_pending()
     flush = getattr(trace.get_tracer_provider(), "force_flush", None)
     if flush is not None:
         flush(30_000)

@@ -158,3 +158,90 @@ def test_instrument_kinds_and_units_follow_the_conventions() -> None:
     assert INSTRUMENTS["gen_ai.invoke_agent.duration"][:2] == ("histogram", "s")
     assert INSTRUMENTS["gen_ai.execute_tool.duration"][:2] == ("histogram", "s")
     assert Counter(kind for kind, _, _ in INSTRUMENTS.values()) == {"histogram": 5, "counter": 3}
+
+
+# Deferred recording: the request path queues, a collection feeds the queue in
+
+
+def _configured(env: dict[str, str] | None = None):
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from agentcreator import telemetry
+    from agentcreator.config import load_settings
+
+    reader = InMemoryMetricReader()
+    telemetry.configure_tracing(load_settings(env or {}), extra_metric_readers=[reader])
+    return telemetry.app_metrics(), reader
+
+
+def test_records_are_queued_until_a_collection_and_land_in_it() -> None:
+    from agentcreator import telemetry
+
+    instruments, reader = _configured()
+    try:
+        instruments.llm_call("offline", 0.25)
+        instruments.tokens("offline", 10, 3)
+        assert instruments.flush_pending() == 3  # they were queued, not yet in the SDK
+        instruments.llm_call("offline", 0.5)
+        first = metric_points(reader)  # the collection feeds the queued one in first
+        second = metric_points(reader)
+    finally:
+        telemetry.shutdown(timeout_s=5)
+    durations = [point for name, _, point in first if name == "gen_ai.client.operation.duration"]
+    assert [(point.count, point.sum) for point in durations] == [(2, 0.75)]
+    assert {name for name, _, _ in first} == {"gen_ai.client.operation.duration", "gen_ai.client.token.usage"}
+    # this reader is cumulative: a second collection, with nothing new queued, counts the same two
+    assert [(p.count, p.sum) for name, _, p in second if name == "gen_ai.client.operation.duration"] == [(2, 0.75)]
+
+
+def test_a_long_queue_is_fed_in_by_the_request_that_adds_to_it(monkeypatch) -> None:
+    from agentcreator import telemetry
+    from agentcreator.telemetry import instruments as module
+
+    monkeypatch.setattr(module, "PENDING_LIMIT", 4)
+    instruments, reader = _configured()
+    try:
+        for _ in range(5):
+            instruments.llm_call("offline", 0.1)
+        assert instruments.flush_pending() == 0  # the fifth record fed all five in
+        (point,) = [p for name, _, p in metric_points(reader) if name == "gen_ai.client.operation.duration"]
+    finally:
+        telemetry.shutdown(timeout_s=5)
+    assert point.count == 5
+
+
+def test_records_from_many_threads_during_collections_are_each_counted_once() -> None:
+    import threading
+
+    from agentcreator import telemetry
+
+    instruments, reader = _configured()
+    threads, per_thread = 4, 3000
+    try:
+        workers = [threading.Thread(target=lambda: [instruments.tokens("offline", 1, 1) for _ in range(per_thread)])
+                   for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        while any(worker.is_alive() for worker in workers):
+            metric_points(reader)  # collections racing the records
+        for worker in workers:
+            worker.join()
+        collected = metric_points(reader)  # cumulative: the last collection holds every record
+    finally:
+        telemetry.shutdown(timeout_s=5)
+    assert sum(point.count for name, _, point in collected if name == "gen_ai.client.token.usage") == (
+        2 * threads * per_thread)
+
+
+def test_with_exemplars_asked_for_records_are_made_at_once(monkeypatch) -> None:
+    """An exemplar is taken from the span current at the record, so nothing waits for a collection."""
+    from agentcreator import telemetry
+
+    monkeypatch.setenv("OTEL_METRICS_EXEMPLAR_FILTER", "trace_based")
+    instruments, reader = _configured()
+    try:
+        instruments.llm_call("offline", 0.25)
+        assert instruments.flush_pending() == 0
+        assert [name for name, _, _ in metric_points(reader)] == ["gen_ai.client.operation.duration"]
+    finally:
+        telemetry.shutdown(timeout_s=5)
