@@ -194,20 +194,24 @@ def test_records_are_queued_until_a_collection_and_land_in_it() -> None:
     assert [(p.count, p.sum) for name, _, p in second if name == "gen_ai.client.operation.duration"] == [(2, 0.75)]
 
 
-def test_a_long_queue_is_fed_in_by_the_request_that_adds_to_it(monkeypatch) -> None:
+def test_a_long_queue_is_fed_in_a_chunk_at_a_time_by_the_requests_that_add_to_it(monkeypatch) -> None:
     from agentcreator import telemetry
     from agentcreator.telemetry import instruments as module
 
     monkeypatch.setattr(module, "PENDING_LIMIT", 4)
+    monkeypatch.setattr(module, "FLUSH_CHUNK", 2)
     instruments, reader = _configured()
     try:
-        for _ in range(5):
-            instruments.llm_call("offline", 0.1)
-        assert instruments.flush_pending() == 0  # the fifth record fed all five in
-        (point,) = [p for name, _, p in metric_points(reader) if name == "gen_ai.client.operation.duration"]
+        for seconds in (0.1, 0.2, 0.3, 0.4, 0.5):
+            instruments.llm_call("offline", seconds)
+        # the fifth record took the queue past 4: it fed in the oldest two, and three wait
+        assert instruments.flush_pending(most=1) == 1
+        assert instruments.flush_pending() == 2
+        fed = [(p.count, p.min, p.max) for name, _, p in metric_points(reader)
+               if name == "gen_ai.client.operation.duration"]
     finally:
         telemetry.shutdown(timeout_s=5)
-    assert point.count == 5
+    assert fed == [(5, 0.1, 0.5)]
 
 
 def test_records_from_many_threads_during_collections_are_each_counted_once() -> None:
