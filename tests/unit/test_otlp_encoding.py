@@ -43,7 +43,8 @@ def _synthetic_spans() -> list:
         try:
             with versioned.start_as_current_span(
                 "server", kind=SpanKind.SERVER,
-                attributes={"s": "text", "b": True, "i": 7, "f": 1.5, "strs": ["a", "b"], "ints": [1, 2],
+                attributes={"s": "text", "empty": "", "short non-ascii": "café ☕",
+                            "b": True, "i": 7, "f": 1.5, "strs": ["a", "b"], "ints": [1, 2],
                             "bools": [True, False], "floats": [0.5], "big": big, "same big": big,
                             "equal big": "é" * 20000},
                 links=[Link(remote, {"link.attr": "y"})],
@@ -68,6 +69,24 @@ def test_encodes_exactly_what_the_sdk_encodes_for_synthetic_spans() -> None:
     assert ours == _sdk_bytes(spans)
     request = ExportTraceServiceRequest.FromString(ours)
     assert len(request.resource_spans) == 2 and len(request.resource_spans[0].scope_spans) == 2
+
+
+def test_short_strings_kept_as_whole_fields_stay_exact_and_bounded(monkeypatch) -> None:
+    """A (key, short value) is kept as its whole field; more distinct ones than the bound empty the
+    cache instead of growing it, and the bytes are the SDK's either way."""
+    monkeypatch.setattr(otlp_encoding, "_CACHE_MAX", 8)
+    monkeypatch.setattr(otlp_encoding, "_SHORT_FIELDS", {})
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    for index in range(20):  # the same key with ever new values (a session id), and a repeated one
+        with provider.get_tracer("t").start_as_current_span(
+                "span", attributes={"session.id": f"session-{index}", "kind": "LLM"}):
+            pass
+    spans = exporter.get_finished_spans()
+    assert otlp_encoding.encode_request(spans) == _sdk_bytes(spans)
+    assert 0 < len(otlp_encoding._SHORT_FIELDS) <= 8
+    assert otlp_encoding.encode_request(spans) == _sdk_bytes(spans)  # from the kept fields, too
 
 
 def test_equal_resources_of_distinct_objects_share_one_group_as_in_the_sdk() -> None:

@@ -11,7 +11,8 @@ test compares the bytes with the SDK's deterministic serialization, on real and 
 
 String, integer and boolean attributes (nearly all of ours) take the fast path, as do strings the
 export mapping already encoded (``genai.Utf8Text``: the cut prompts); a span's fixed fields
-(kind, flags, a status, its name) come from kept bytes. Any other attribute value, and events,
+(kind, flags, a status, its name), and each short string attribute with its key, come from kept
+bytes. Any other attribute value, and events,
 links, resource and scope, are encoded by the SDK's own helpers. A string
 that is not valid Unicode (a lone surrogate) is sent with the offending characters replaced,
 where the SDK would fail the whole batch.
@@ -72,6 +73,10 @@ _INT64_LIMIT = 1 << 63
 # up to a bound for odd callers.
 _KEYS: dict[str, bytes] = {}  # attribute key -> its KeyValue.key field
 _NAMES: dict[str, bytes] = {}  # span name -> its Span.name field
+# Short string attributes repeat from span to span (kinds, models, roles, mime types, the session):
+# each (key, value) is kept as its whole ``attributes`` field.
+_SHORT_FIELDS: dict[tuple[str, str], bytes] = {}
+_SHORT_CHARS = 128
 _CACHE_MAX = 4096
 _LONG_CHARS = 1024  # strings this long are looked up by identity before encoding, and kept whole
 
@@ -151,6 +156,16 @@ def _add_attributes(pieces: _Pieces, attributes: Mapping[str, Any] | None) -> No
     long_strings: dict[int, bytes] = {}  # gen_ai.prompt is input.value's very string: encode it once
     for key, value in (attributes or {}).items():
         kind = value.__class__
+        if kind is str and len(value) < _SHORT_CHARS:
+            field = _SHORT_FIELDS.get((key, value))
+            if field is None:
+                if len(_SHORT_FIELDS) >= _CACHE_MAX:
+                    _SHORT_FIELDS.clear()
+                data = utf8(value)
+                key_value = _cached_field(_KEYS, b"\x0a", key) + _field(b"\x12", _field(b"\x0a", data))
+                field = _SHORT_FIELDS[(key, value)] = _field(b"\x4a", key_value)
+            out.append(field)
+            continue
         if kind is str or kind is Utf8Text:
             if kind is Utf8Text:
                 data = value.utf8
