@@ -52,6 +52,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "unset",
     ),
     "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": ("the metrics protocol; wins over OTEL_EXPORTER_OTLP_PROTOCOL", "unset"),
+    "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION": ("the metrics compression; wins over OTEL_EXPORTER_OTLP_COMPRESSION",
+                                               "unset"),
     "OTEL_METRIC_EXPORT_INTERVAL": ("milliseconds between metric exports (the SDK reads it)", "60000"),
     "OTEL_BSP_MAX_QUEUE_SIZE": ("spans queued for export; set either size and both are the SDK's", "512"),
     "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": ("spans in one export request", "64"),
@@ -103,7 +105,6 @@ STANDARD_VARIABLES: tuple[str, ...] = (
     "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_INSECURE", "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
     "OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
-    "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
     "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
     "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_METRICS_INSECURE",
     "OTEL_METRIC_EXPORT_TIMEOUT", "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
@@ -161,6 +162,7 @@ class Settings:
     metrics_exporters: tuple[str, ...] = ()  # "otlp", "console": what OTEL_METRICS_EXPORTER asks
     otlp_metrics_endpoint: str | None = None  # a full /v1/metrics URL (OTLP/HTTP) or a base URL (gRPC)
     otlp_metrics_protocol: str = "http/protobuf"
+    otlp_metrics_compression: str = "none"
     metrics_endpoint_source: str = ""
     metrics_problem: str | None = None  # why metrics are not exported where traces go
 
@@ -347,6 +349,7 @@ def _metrics(env: Mapping[str, str], traces_endpoint_source: str) -> dict[str, o
     if endpoint is not None and protocol == "grpc":
         endpoint = grpc_endpoint(endpoint[: -len(_METRICS_PATH)] if endpoint.endswith(_METRICS_PATH) else endpoint)
     return {"metrics_exporters": exporters, "otlp_metrics_endpoint": endpoint, "otlp_metrics_protocol": protocol,
+            "otlp_metrics_compression": _compression(env, protocol, "METRICS"),
             "metrics_endpoint_source": source, "metrics_problem": problem}
 
 
@@ -358,9 +361,10 @@ def _protocol(env: Mapping[str, str], signal: str = "TRACES") -> str:
     return protocol
 
 
-def _compression(env: Mapping[str, str], protocol: str) -> str:
-    """Validated here: the SDK's gRPC exporter raises on anything but gzip (even ``none``)."""
-    variable, raw = _signal_variable(env, "COMPRESSION")
+def _compression(env: Mapping[str, str], protocol: str, signal: str = "TRACES") -> str:
+    """Validated here: the SDK's gRPC exporter raises on anything but gzip (even ``none``), and its
+    HTTP metric exporter sends an unknown value uncompressed without a word."""
+    variable, raw = _signal_variable(env, "COMPRESSION", signal)
     value = raw.lower() or "none"
     allowed = ("gzip", "none") if protocol == "grpc" else ("gzip", "deflate", "none")
     if value not in allowed:

@@ -59,6 +59,33 @@ def test_the_metrics_exporter_and_protocol_variables() -> None:
         load_settings({"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/json"})
 
 
+def test_the_metrics_compression_is_validated_and_its_own_variable_wins() -> None:
+    endpoint = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}
+    assert load_settings(endpoint).otlp_metrics_compression == "none"
+    mixed = load_settings({**endpoint, "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
+                           "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION": "deflate"})
+    assert mixed.otlp_metrics_compression == "deflate" and mixed.otlp_compression == "gzip"
+    with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_METRICS_COMPRESSION='brotli'"):
+        load_settings({**endpoint, "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION": "brotli"})
+    with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_COMPRESSION='deflate'.*grpc"):
+        load_settings({**endpoint, "OTEL_EXPORTER_OTLP_COMPRESSION": "deflate",
+                       "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "gzip", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "grpc"})
+
+
+def test_gzip_metrics_reach_the_receiver_gzipped() -> None:
+    from agentcreator import telemetry
+    from tests.support.otlp_sink import OtlpSink
+
+    with OtlpSink() as sink:
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION": "gzip"}
+        telemetry.configure_tracing(load_settings(env))
+        telemetry.app_metrics().invocation("offline", 1.0)
+        assert telemetry.shutdown(timeout_s=5)
+        assert {p["name"] for p in sink.metric_points()} == {"gen_ai.invoke_agent.duration",
+                                                             "agentcreator.invocations"}
+    assert sink.metric_headers[0]["content-encoding"] == "gzip"
+
+
 def test_delta_and_exponential_histograms_unless_the_standard_variables_say_otherwise(monkeypatch) -> None:
     settings = load_settings({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
     ours = build_otlp_metric_exporter(settings)

@@ -1,12 +1,12 @@
 """The meter provider: the app's metrics, exported beside its spans under the same rules.
 
 ``configure_metrics`` is idempotent and ``shutdown_metrics`` undoes it, flushing once more within
-a bound. The exporter is the SDK's OTLP one, for the endpoint and protocol ``config`` resolved;
-the SDK reads headers, timeout, compression, certificates and ``OTEL_METRIC_EXPORT_INTERVAL``
-itself. Where the standard variables leave them unset we choose delta temporality and base-2
-exponential histograms: CloudWatch's EMF (the collector's ``awsemf``) takes histograms as they
-come, so cumulative ones would be summed again every minute, and only exponential ones carry
-the values CloudWatch computes percentiles from.
+a bound. The exporter is the SDK's OTLP one, for the endpoint, protocol and compression ``config``
+resolved and validated; the SDK reads headers, timeout, certificates and
+``OTEL_METRIC_EXPORT_INTERVAL`` itself. Where the standard variables leave them unset we choose
+delta temporality and base-2 exponential histograms: CloudWatch's EMF (the collector's
+``awsemf``) takes histograms as they come, so cumulative ones would be summed again every minute,
+and only exponential ones carry the values CloudWatch computes percentiles from.
 """
 
 from __future__ import annotations
@@ -75,16 +75,16 @@ def build_otlp_metric_exporter(settings: Settings, **overrides: object) -> Metri
         from grpc import Compression
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
 
-        variable = ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION" if os.environ.get("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION")
-                    else "OTEL_EXPORTER_OTLP_COMPRESSION")
-        gzip = os.environ.get(variable, "").strip().lower() == "gzip"
         # given explicitly: the SDK's gRPC exporter raises on a compression variable set to "none"
+        gzip = settings.otlp_metrics_compression == "gzip"
         return GrpcExporter(endpoint=settings.otlp_metrics_endpoint,
                             compression=Compression.Gzip if gzip else Compression.NoCompression,
                             **_preferences(), **overrides)
+    from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter
 
-    return HttpExporter(endpoint=settings.otlp_metrics_endpoint, **_preferences(), **overrides)
+    return HttpExporter(endpoint=settings.otlp_metrics_endpoint,
+                        compression=HttpCompression(settings.otlp_metrics_compression), **_preferences(), **overrides)
 
 
 def configure_metrics(settings: Settings, resource: object, *,
