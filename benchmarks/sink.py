@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from agentcreator.loopback_http import Answer, HttpRequest, LoopbackHttpServer
 
 _OK = ExportTraceServiceResponse().SerializeToString()
 
@@ -21,41 +22,25 @@ class QuietSink:
     def __init__(self) -> None:
         self.requests = 0
         self.bytes = 0
-        lock = threading.Lock()
-        sink = self
+        self._lock = threading.Lock()
+        self._server = LoopbackHttpServer(self._answer, name="quiet-sink")
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with lock:
-                    sink.requests += 1
-                    sink.bytes += len(body)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(_OK)))
-                self.end_headers()
-                self.wfile.write(_OK)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+    def _answer(self, request: HttpRequest) -> Answer:
+        with self._lock:
+            self.requests += 1
+            self.bytes += len(request.body)
+        return 200, "application/x-protobuf", _OK
 
     @property
     def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     def __enter__(self) -> QuietSink:
-        threading.Thread(target=self._server.serve_forever, name="quiet-sink", daemon=True).start()
+        self._server.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
 
 def serve_forever() -> None:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import gzip
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from agentcreator.loopback_http import Answer, HttpRequest, LoopbackHttpServer
 
 METRICS_PATH = "/v1/metrics"
 
@@ -61,39 +62,23 @@ class LocalMetricsReceiver:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._points: list[Point] = []
-        receiver = self
+        self._server = LoopbackHttpServer(self._answer, name="metrics-receiver")
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status = 404
-                if self.path.split("?", 1)[0] == METRICS_PATH:
-                    try:
-                        gzipped = self.headers.get("Content-Encoding", "").lower() == "gzip"
-                        points = decode(gzip.decompress(body) if gzipped else body)
-                    except Exception:
-                        status = 400
-                    else:
-                        status = 200
-                        with receiver._lock:
-                            receiver._points.extend(points)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+    def _answer(self, request: HttpRequest) -> Answer:
+        if request.method != "POST" or request.path.split("?", 1)[0] != METRICS_PATH:
+            return 404, "application/x-protobuf", b""
+        try:
+            gzipped = request.headers.get("content-encoding", "").lower() == "gzip"
+            points = decode(gzip.decompress(request.body) if gzipped else request.body)
+        except Exception:
+            return 400, "application/x-protobuf", b""
+        with self._lock:
+            self._points.extend(points)
+        return 200, "application/x-protobuf", b""
 
     @property
     def metrics_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{METRICS_PATH}"
+        return self._server.url + METRICS_PATH
 
     def points(self) -> list[Point]:
         with self._lock:
@@ -108,9 +93,8 @@ class LocalMetricsReceiver:
                    and all(point.attributes.get(key) == value for key, value in attributes.items()))
 
     def __enter__(self) -> LocalMetricsReceiver:
-        threading.Thread(target=self._server.serve_forever, name="metrics-receiver", daemon=True).start()
+        self._server.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()

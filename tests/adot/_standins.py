@@ -11,8 +11,7 @@ import gzip
 import json
 import threading
 import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -20,63 +19,37 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from agentcreator.loopback_http import Answer, HttpRequest, LoopbackHttpServer
 from tests.support.otlp_sink import decode_request
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 
-@dataclass
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    at: float = field(default_factory=time.monotonic)
-
-
 class StandIn:
     """Records every request; ``answer(request)`` returns (status, content type, body)."""
 
     def __init__(self) -> None:
-        self.requests: list[Request] = []
+        self.requests: list[HttpRequest] = []
         self.status = 200  # what an OTLP stand-in answers; tests set 401/503 to play a failing backend
         self._lock = threading.Condition()
-        stand_in = self
+        self._server = LoopbackHttpServer(self._record)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def _record(self, request: HttpRequest) -> Answer:
+        if request.headers.get("content-encoding", "").lower() == "gzip":
+            request = replace(request, body=gzip.decompress(request.body))
+        answer = self.answer(request)
+        with self._lock:
+            self.requests.append(request)
+            self._lock.notify_all()
+        return answer
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-            def _handle(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if self.headers.get("Content-Encoding", "").lower() == "gzip":
-                    body = gzip.decompress(body)
-                request = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                status, content_type, payload = stand_in.answer(request)
-                with stand_in._lock:
-                    stand_in.requests.append(request)
-                    stand_in._lock.notify_all()
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PUT = _handle
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-
-    def answer(self, request: Request) -> tuple[int, str, bytes]:
+    def answer(self, request: HttpRequest) -> Answer:
         return 200, "application/json", b"{}"
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -89,12 +62,11 @@ class StandIn:
         return True
 
     def __enter__(self) -> StandIn:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
 
 class OtlpStandIn(StandIn):
@@ -106,7 +78,7 @@ class OtlpStandIn(StandIn):
         self.spans: list[dict[str, Any]] = []  # each with "arrived" (monotonic seconds)
         self.max_span_bytes = 0  # the largest span's OTLP protobuf size
 
-    def answer(self, request: Request) -> tuple[int, str, bytes]:
+    def answer(self, request: HttpRequest) -> Answer:
         if request.path.split("?", 1)[0] != self.path:
             return 404, "text/plain", b"not found"
         if self.status != 200:
@@ -135,7 +107,7 @@ class XRayApiStandIn(StandIn):
         super().__init__()
         self.documents: list[str] = []
 
-    def answer(self, request: Request) -> tuple[int, str, bytes]:
+    def answer(self, request: HttpRequest) -> Answer:
         if request.method == "POST" and request.path.startswith("/TraceSegments"):
             documents = json.loads(request.body)["TraceSegmentDocuments"]
             with self._lock:
@@ -151,7 +123,7 @@ class LogsStandIn(StandIn):
         super().__init__()
         self.events: list[dict[str, Any]] = []
 
-    def answer(self, request: Request) -> tuple[int, str, bytes]:
+    def answer(self, request: HttpRequest) -> Answer:
         target = request.headers.get("x-amz-target", "")
         if target.endswith(".PutLogEvents"):
             body = json.loads(request.body)
@@ -172,7 +144,7 @@ class EcsMetadataStandIn(StandIn):
 
     ACCOUNT = "123456789012"
 
-    def answer(self, request: Request) -> tuple[int, str, bytes]:
+    def answer(self, request: HttpRequest) -> Answer:
         arn = f"arn:aws:ecs:us-east-1:{self.ACCOUNT}"
         container = {
             "DockerId": "abc123", "Name": "collector", "DockerName": "collector",

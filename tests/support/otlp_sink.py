@@ -23,7 +23,6 @@ from __future__ import annotations
 import gzip
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -35,6 +34,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from agentcreator.loopback_http import Answer, HttpRequest, LoopbackHttpServer
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -129,40 +130,23 @@ class OtlpSink:
         self._points: list[dict[str, Any]] = []
         self.metric_requests = 0
         self.metric_headers: list[dict[str, str]] = []
-        sink = self
+        self._server = LoopbackHttpServer(self._answer, host=host, port=port, name="otlp-sink")
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:  # quiet test output
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {name.lower(): value for name, value in self.headers.items()}
-                if self.path.split("?", 1)[0] == METRICS_PATH:
-                    status = sink._receive_metrics(headers, body)
-                    payload = ExportMetricsServiceResponse().SerializeToString() if status == 200 else b""
-                else:
-                    with sink._lock:
-                        sink.headers.append(headers)
-                    status = sink._receive(self.path, self.headers.get("Content-Encoding", ""), body)
-                    payload = ExportTraceServiceResponse().SerializeToString() if status == 200 else b""
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+    def _answer(self, request: HttpRequest) -> Answer:
+        if request.path.split("?", 1)[0] == METRICS_PATH:
+            status = self._receive_metrics(request.headers, request.body)
+            payload = ExportMetricsServiceResponse().SerializeToString() if status == 200 else b""
+        else:
+            with self._lock:
+                self.headers.append(request.headers)
+            status = self._receive(request.path, request.headers.get("content-encoding", ""), request.body)
+            payload = ExportTraceServiceResponse().SerializeToString() if status == 200 else b""
+        return status, "application/x-protobuf", payload
 
     @property
     def endpoint(self) -> str:
         """Base URL, as ``OTEL_EXPORTER_OTLP_ENDPOINT`` takes it."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     @property
     def traces_url(self) -> str:
@@ -247,13 +231,11 @@ class OtlpSink:
             self._spans.clear()
 
     def start(self) -> OtlpSink:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="otlp-sink", daemon=True)
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def __enter__(self) -> OtlpSink:
         return self.start()
@@ -274,7 +256,7 @@ class GrpcOtlpSink(OtlpSink):
         from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
         super().__init__(host)  # an HTTP server that is never started: only its state is used
-        self._server.server_close()
+        self._server.stop()
         sink = self
 
         class Servicer(trace_service_pb2_grpc.TraceServiceServicer):
