@@ -107,14 +107,25 @@ _PLAIN_STATUS_FIELDS = {code.value: _field(b"\x7a", b"\x18" + _varint(code.value
                         for code in StatusCode}  # a status without a description, by its code
 
 
+def _keep(cache: dict[Any, bytes], key: Any, field: bytes) -> bytes:
+    """Keep ``field`` under ``key``; a cache at its bound is emptied first rather than grown."""
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    cache[key] = field
+    return field
+
+
 def _cached_field(cache: dict[str, bytes], tag: bytes, text: str) -> bytes:
     """``text`` as a length-delimited field (nothing for "", as protobuf omits it), from ``cache``."""
     field = cache.get(text)
     if field is None:
-        if len(cache) >= _CACHE_MAX:
-            cache.clear()
-        field = cache[text] = _field(tag, utf8(text)) if text else b""
+        field = _keep(cache, text, _field(tag, utf8(text)) if text else b"")
     return field
+
+
+def _attribute_field(key: str, any_value: bytes) -> bytes:
+    """A span's ``attributes`` field (9): the KeyValue of ``key`` and an encoded ``AnyValue``."""
+    return _field(b"\x4a", _cached_field(_KEYS, b"\x0a", key) + _field(b"\x12", any_value))
 
 
 def _status_field(status: Status) -> bytes:
@@ -158,12 +169,8 @@ def _add_attributes(pieces: _Pieces, attributes: Mapping[str, Any] | None) -> No
         kind = value.__class__
         if kind is str and len(value) < _SHORT_CHARS:
             field = _SHORT_FIELDS.get((key, value))
-            if field is None:
-                if len(_SHORT_FIELDS) >= _CACHE_MAX:
-                    _SHORT_FIELDS.clear()
-                data = utf8(value)
-                key_value = _cached_field(_KEYS, b"\x0a", key) + _field(b"\x12", _field(b"\x0a", data))
-                field = _SHORT_FIELDS[(key, value)] = _field(b"\x4a", key_value)
+            if field is None:  # AnyValue.string_value
+                field = _keep(_SHORT_FIELDS, (key, value), _attribute_field(key, _field(b"\x0a", utf8(value))))
             out.append(field)
             continue
         if kind is str or kind is Utf8Text:
@@ -192,7 +199,7 @@ def _add_attributes(pieces: _Pieces, attributes: Mapping[str, Any] | None) -> No
             except Exception as error:  # the SDK logs and drops such a key; so do we
                 _log.exception("Failed to encode key %s: %s", key, error)
             continue
-        out.append(_field(b"\x4a", _cached_field(_KEYS, b"\x0a", key) + _field(b"\x12", any_value)))
+        out.append(_attribute_field(key, any_value))
 
 
 def _span_pieces(span: ReadableSpan) -> list[bytes]:
