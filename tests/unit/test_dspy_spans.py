@@ -114,9 +114,10 @@ def test_lean_llm_span_records_the_call() -> None:
 def test_without_openinferences_helpers_its_own_lm_wrapper_is_kept(monkeypatch, caplog) -> None:
     from openinference.instrumentation.dspy import _LMCallWrapper
 
-    from agentcreator.telemetry import dspy_spans
+    from agentcreator.telemetry import dspy_spans, seams
 
     monkeypatch.setattr(dspy_spans, "HELPERS_FOUND", False)
+    monkeypatch.setattr(seams, "_warned", set())
     instrumentor = LeanDSPyInstrumentor()
     instrumentor.instrument(tracer_provider=TracerProvider())
     try:

@@ -35,6 +35,7 @@ from opentelemetry import context as context_api
 from opentelemetry.trace import StatusCode, use_span
 
 from agentcreator.telemetry.metrics import app_metrics
+from agentcreator.telemetry.seams import warn_once
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -58,6 +59,7 @@ except ImportError:
     HELPERS_FOUND = False
 
 _log = logging.getLogger(__name__)
+_SEAM = "openinference-instrumentation-dspy's LM wrapper helpers"
 
 # openinference's wrap targets (0.1.48) that are left unwrapped: CHAIN spans whose inputs and
 # outputs are the stage's, re-serialized, and TOOL spans that repeat our tool span. Predict
@@ -256,9 +258,7 @@ class LeanDSPyInstrumentor(DSPyInstrumentor):
         as in 0.1.48, and its GenAI-semconv mode (which our wrapper does not do) is off."""
         config = getattr(self._tracer, "_self_config", None)
         if not HELPERS_FOUND or config is None or not hasattr(self._tracer, "__wrapped__"):
-            if not getattr(self, "_fallback_logged", False):
-                self._fallback_logged = True
-                _log.warning("openinference-instrumentation-dspy changed: LLM spans use its own wrapper "
-                             "(and gen_ai.client.operation.duration is not recorded)")
+            warn_once(_log, _SEAM, "%s changed: LLM spans use its own wrapper "
+                      "(and gen_ai.client.operation.duration is not recorded)", _SEAM)
             return False
         return not config.enable_genai_semconv
