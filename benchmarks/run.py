@@ -90,10 +90,14 @@ def main() -> int:
     print(f"\nAgentCreator benchmarks — {m['cores']} cores, {m['cpu_model']}, Python {m['python']}, {m['date']}")
     print(table(verdicts))
     overhead_split = details.get("overhead", {})
+    print()
+    if "untraced_ms_per_llm_call" in overhead_split:
+        print(f"untraced pipeline: {overhead_split['untraced_ms_per_llm_call']} ms per LLM call: the machine's "
+              "speed during this run; compare the overhead only between runs where this agrees")
     if "making_spans_cpu_ms_per_llm_call" in overhead_split:
         making = overhead_split["making_spans_cpu_ms_per_llm_call"]
         exporting = overhead_split["exporting_spans_cpu_ms_per_llm_call"]
-        print(f"\noverhead, CPU per LLM call: making the spans {making} ms, exporting them (and the metrics) "
+        print(f"overhead, CPU per LLM call: making the spans {making} ms, exporting them (and the metrics) "
               f"{exporting} ms")
         if "metrics_ms_per_llm_call" in overhead_split:
             print(f"the app's metrics, per LLM call: {overhead_split['metrics_ms_per_llm_call']} ms wall, "
