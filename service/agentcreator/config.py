@@ -19,7 +19,7 @@ import base64
 import os
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 if TYPE_CHECKING:
@@ -203,6 +203,14 @@ def normalize_traces_endpoint(url: str, variable: str = "OTEL_EXPORTER_OTLP_ENDP
 def grpc_endpoint(traces_url: str) -> str:
     """gRPC exporters take the base URL: the service path is implied."""
     return traces_url[: -len(_TRACES_PATH)] if traces_url.endswith(_TRACES_PATH) else traces_url
+
+
+def grpc_compression(value: str) -> Any:
+    """``grpc.Compression`` for a resolved compression (``gzip`` or ``none``), given to the SDK's
+    gRPC exporters explicitly: they raise on a compression variable set to ``none``."""
+    from grpc import Compression
+
+    return Compression.Gzip if value == "gzip" else Compression.NoCompression
 
 
 def langfuse_authorization(public_key: str, secret_key: str) -> str:

@@ -132,3 +132,21 @@ def test_metrics_over_grpc_reach_the_grpc_endpoint() -> None:
     assert [p["attributes"] for p in runs] == [{"gen_ai.tool.name": "code_interpreter",
                                                 "agentcreator.outcome": "timeout"}]
     assert sink.metric_requests == 1 and sink.requests == 0
+
+
+def test_the_grpc_exporters_are_built_when_the_environment_says_none(monkeypatch) -> None:
+    """The SDK's gRPC exporters raise on OTEL_EXPORTER_OTLP_COMPRESSION=none read from the
+    environment: both of ours are given the resolved compression explicitly."""
+    from grpc import Compression
+
+    from agentcreator.config import grpc_compression
+    from agentcreator.telemetry.setup import build_otlp_exporter
+
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+           "OTEL_EXPORTER_OTLP_COMPRESSION": "none"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings(env)
+    build_otlp_exporter(settings)[0].shutdown()
+    build_otlp_metric_exporter(settings).shutdown()
+    assert (grpc_compression("gzip"), grpc_compression("none")) == (Compression.Gzip, Compression.NoCompression)

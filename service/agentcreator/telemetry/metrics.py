@@ -29,6 +29,7 @@ from opentelemetry.sdk.metrics.view import (
     View,
 )
 
+from agentcreator.config import grpc_compression
 from agentcreator.telemetry.instruments import REVIEW_ITERATIONS, TOKEN_USAGE, Instruments
 
 if TYPE_CHECKING:
@@ -72,13 +73,10 @@ def build_otlp_metric_exporter(settings: Settings, **overrides: object) -> Metri
     """The SDK's OTLP metric exporter for the settings' metrics endpoint and protocol; ``doctor``
     builds the same one (``overrides``: its own timeout) to probe the endpoint."""
     if settings.otlp_metrics_protocol == "grpc":
-        from grpc import Compression
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
 
-        # given explicitly: the SDK's gRPC exporter raises on a compression variable set to "none"
-        gzip = settings.otlp_metrics_compression == "gzip"
         return GrpcExporter(endpoint=settings.otlp_metrics_endpoint,
-                            compression=Compression.Gzip if gzip else Compression.NoCompression,
+                            compression=grpc_compression(settings.otlp_metrics_compression),
                             **_preferences(), **overrides)
     from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
 from agentcreator import __version__
-from agentcreator.config import SERVICE_NAME, Settings, grpc_endpoint
+from agentcreator.config import SERVICE_NAME, Settings, grpc_compression, grpc_endpoint
 from agentcreator.telemetry.baggage import session_baggage_processor
 from agentcreator.telemetry.export import DropCounter, DropCountingBatchSpanProcessor
 from agentcreator.telemetry.genai import GenAiSpanExporter
@@ -80,14 +80,11 @@ def build_otlp_exporter(settings: Settings, *, probe: bool = False, **overrides:
     from agentcreator.telemetry import otlp_encoding  # imports the OTLP protobufs: only when exporting
 
     if settings.otlp_protocol == "grpc":
-        from grpc import Compression
-
         exporter_class, encoded = otlp_encoding.grpc_span_exporter_class()
         exporter = exporter_class(
             endpoint=grpc_endpoint(settings.otlp_traces_endpoint or ""),
             headers=headers,
-            # given explicitly: the SDK's gRPC exporter raises on a compression variable set to "none"
-            compression=Compression.Gzip if settings.otlp_compression == "gzip" else Compression.NoCompression,
+            compression=grpc_compression(settings.otlp_compression),
             **overrides,
         )
         return exporter, encoded
