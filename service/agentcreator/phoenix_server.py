@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.error import HTTPError, URLError
 from urllib.parse import quote, urlencode
 from urllib.request import urlopen
+
+from agentcreator.processes import stop_process
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -128,14 +129,8 @@ class PhoenixServer:
     def stop(self, timeout_s: float = 10.0) -> None:
         """SIGTERM (uvicorn's graceful stop), then SIGKILL if it lingers; safe to call twice."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        if proc is not None:
+            stop_process(proc, timeout_s, kill_wait_s=5)
 
     def rss_mb(self) -> float | None:
         """Resident memory of the Phoenix process (Linux), for the figures the README quotes."""

@@ -21,6 +21,7 @@ import httpx
 import pytest
 import yaml
 
+from agentcreator.processes import stop_process
 from tests.infra.conftest import containers, environment_of, pipeline_metrics_read, resources, synthesize
 
 REGION = "us-east-1"
@@ -153,13 +154,8 @@ class RealCollector:
         raise RuntimeError(f"the collector was not healthy within {timeout} s:\n{self.log()}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, 15)
 
     def __enter__(self) -> RealCollector:
         return self.start()

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from agentcreator.processes import stop_process
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -97,14 +99,8 @@ class RuntimeServer:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it does not end in time."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, 10)
 
     def __enter__(self) -> RuntimeServer:
         return self.start()
