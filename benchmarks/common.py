@@ -34,13 +34,23 @@ def _paragraphs(text: str) -> list[str]:
     return [b for b in blocks if b and not b.startswith(("#", "<!--")) and not re.match(r"\d+[.)] ", b)]
 
 
+def _examples(kind: str) -> list[Path]:
+    """The example files of ``kind`` (sops, voices), in order; none found is an error: a copy of
+    ``benchmarks/`` without ``examples/`` would otherwise time a pipeline with an empty SOP (prompts
+    of 1-3 KB instead of 10-20 KB), and every figure would describe a smaller workload."""
+    paths = sorted((EXAMPLES / kind).glob("*.md"))
+    if not paths:
+        raise FileNotFoundError(f"no example {kind} in {EXAMPLES / kind}: the benchmarks' inputs are built from them")
+    return paths
+
+
 def bench_sop(min_step_chars: int = 700) -> str:
     """Every example SOP, its numbered steps each folded onto one line and annotated with the
     procedure's own prose until ``min_step_chars`` long. The pipeline carries the steps into
     every later prompt (plan, reviews, code, system prompt), so every prompt is 8 KB or more,
     as with a real model's verbose plans; the offline LM would otherwise keep them short."""
     out: list[str] = []
-    for path in sorted((EXAMPLES / "sops").glob("*.md")):
+    for path in _examples("sops"):
         text = path.read_text()
         notes = itertools.cycle(_paragraphs(text))
         folded = re.sub(r"\n(?=[ \t]+\S)", " ", text)  # a step's continuation lines join it
@@ -57,7 +67,7 @@ def bench_sop(min_step_chars: int = 700) -> str:
 
 def bench_voice(min_bytes: int = 8 * 1024) -> str:
     """The example voices, repeated to ``min_bytes``: the Parse Voice prompt is big too."""
-    parts = [path.read_text() for path in sorted((EXAMPLES / "voices").glob("*.md"))]
+    parts = [path.read_text() for path in _examples("voices")]
     text = ""
     while len(text.encode()) < min_bytes:
         text += "\n\n".join(parts) + "\n\n"

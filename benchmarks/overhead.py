@@ -1,12 +1,14 @@
 """Instrumentation cost per LLM call: no tracing vs openinference alone vs our full telemetry.
 
-The pipeline runs with the offline LM at zero latency, both loops at their limits (23 LLM
-calls an invocation) and 10+ KB prompts, in warm worker processes, in turns. Each variant has
-``PROCESSES`` of them and round r uses the r-th of each (modulo): one process's speed depends on
-its hash seed and memory layout, and two processes of one variant differed by 0.19 ms per LLM
-call (about a fifth of the figure) in an A/A run, which no number of rounds in one process
-averages out. Part of that is the hash seed (0.03-0.05 ms apart with one seed), so the i-th
-process of every variant shares a seed, drawn afresh each run.
+The pipeline runs with the offline LM at zero latency, both loops at their limits (23 LLM calls
+an invocation) and 10+ KB prompts, checked (with an empty SOP's 1-3 KB prompts the untraced
+pipeline read 0.63 against 1.07 ms per LLM call, and the overhead 0.36 against 0.42-0.52), in
+warm worker processes, in turns. Each variant has ``PROCESSES`` of them and round r uses the
+r-th of each (modulo): one process's speed depends on its hash seed and memory layout, and two
+processes of one variant differed by 0.19 ms per LLM call (about a fifth of the figure) in an
+A/A run, which no number of rounds in one process averages out. Part of that is the hash seed
+(0.03-0.05 ms apart with one seed), so the i-th process of every variant shares a seed, drawn
+afresh each run.
 Each turn's wall time includes flushing its spans to a local OTLP sink, so export work is
 counted, not deferred past the measurement. Per-call cost is the paired difference of one
 round's turns divided by the round's LLM calls; figures are medians over rounds. CPU time
@@ -34,6 +36,7 @@ VARIANTS = ("none", "openinference", "full", "full-allspans", "full-noexport", "
 ROUNDS = 30
 PROCESSES = 3
 INVOCATIONS_PER_TURN = 2
+MIN_PROMPT_BYTES = 8 * 1024  # common.bench_sop's promise; smaller prompts make every figure smaller
 
 
 def _per_call(turns: list[dict[str, Any]], key: str, variant: str, base: str) -> list[float]:
@@ -72,16 +75,21 @@ def main(rounds: int = ROUNDS, processes: int = PROCESSES) -> dict[str, Any]:
     with QuietSink() as sink:
         workers = _start(sink.endpoint, seeds)
         try:
-            stats = workers["full"][0].call(cmd="stats", lm=LM)
-            before = workers["full-allspans"][0].call(cmd="stats", lm=LM)
             turns: list[dict[str, Any]] = []
             for index in range(rounds):
                 order = VARIANTS[index % len(VARIANTS):] + VARIANTS[:index % len(VARIANTS)]
                 turns.append({name: workers[name][index % processes].call(
                     cmd="run", n=INVOCATIONS_PER_TURN, lm=LM) for name in order})
             log(f"overhead: {rounds} rounds of {len(VARIANTS)} variants in {processes} processes each done")
+            # after the rounds: ``stats`` leaves a span processor that records every span in its worker
+            stats = workers["full"][0].call(cmd="stats", lm=LM)
+            before = workers["full-allspans"][0].call(cmd="stats", lm=LM)
         finally:
             _close(workers)
+    if stats["prompt_bytes_min"] < MIN_PROMPT_BYTES:
+        raise RuntimeError(f"the smallest LLM prompt was {stats['prompt_bytes_min']} bytes, under the "
+                           f"{MIN_PROMPT_BYTES} the benchmark is built for: its figures would describe "
+                           "another workload")
 
     def cost(variant: str, key: str) -> float:
         return median(_per_call(turns, key, variant, "none"))
