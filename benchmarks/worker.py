@@ -11,7 +11,7 @@ metrics exported over OTLP beside the spans); ``full-nometrics`` is ``full`` wit
 ``OTEL_METRICS_EXPORTER=none``.
 
 Every variant is warmed by one invocation, then settles as a server worker does after its first
-(``gc.freeze``): measured side by side, without it the cost per LLM call read 0.04-0.06 ms more,
+(``gc.freeze``): measured side by side, without it the cost per LLM call read 0.00-0.02 ms more,
 as full collections walked the imported objects.
 
 The code interpreter's sandbox is a child process (~70 ms a run) whose time is not
