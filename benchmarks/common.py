@@ -142,23 +142,25 @@ def machine() -> dict[str, Any]:
     }
 
 
-def bench_env(**extra: str) -> dict[str, str]:
-    """The environment for child processes: ours minus every OTel/AgentCreator variable."""
+def bench_env(root: Path = ROOT, **extra: str) -> dict[str, str]:
+    """The environment for child processes: ours minus every OTel/AgentCreator variable, with the
+    benchmarks and the service of the checkout at ``root`` first on the path."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("OTEL_", "AGENTCREATOR_", "LANGFUSE_")) and k != "ENVIRONMENT"}
     env.update({"LITELLM_LOCAL_MODEL_COST_MAP": "True", "DSP_CACHEBOOL": "false", "PYTHONUNBUFFERED": "1"})
-    src = str(ROOT / "service")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), src, env.get("PYTHONPATH", "")]))
+    src = str(root / "service")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), src, env.get("PYTHONPATH", "")]))
     env.update(extra)
     return env
 
 
 class Worker:
     """One ``benchmarks.worker`` subprocess holding one variant; ``call`` sends a command, waits for
-    its one-line JSON answer."""
+    its one-line JSON answer. With ``root``, the worker, its inputs and the service come from that
+    checkout (same interpreter and packages): two builds measured side by side."""
 
     def __init__(self, variant: str, *, endpoint: str = "", stub_sandbox: bool = True, timeout: float = 120,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, root: Path = ROOT) -> None:
         args = [sys.executable, "-m", "benchmarks.worker", "--variant", variant]
         if endpoint:
             args += ["--endpoint", endpoint]
@@ -166,7 +168,7 @@ class Worker:
             args.append("--real-sandbox")
         self.variant = variant
         self.timeout = timeout
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=bench_env(**(env or {})), stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen(args, cwd=root, env=bench_env(root, **(env or {})), stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, bufsize=1)
         self.ready = self._read()
 

@@ -24,16 +24,23 @@ on the request path, exported over OTLP at the end of each turn like the spans).
 
 from __future__ import annotations
 
+import argparse
 import random
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from benchmarks.common import Worker, log, median
+from benchmarks.common import ROOT, Worker, log, median
 from benchmarks.sink import QuietSink
+from benchmarks.worker import VARIANTS as WORKER_VARIANTS
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 LM = "offline:plan_rejections=4,code_rejections=3"
 VARIANTS = ("none", "openinference", "full", "full-allspans", "full-noexport", "full-nometrics")
 ROUNDS = 30
+COMPARE_ROUNDS = 45
 PROCESSES = 3
 INVOCATIONS_PER_TURN = 2
 MIN_PROMPT_BYTES = 8 * 1024  # common.bench_sop's promise; smaller prompts make every figure smaller
@@ -44,12 +51,19 @@ def _per_call(turns: list[dict[str, Any]], key: str, variant: str, base: str) ->
     return [(t[variant][key] - t[base][key]) / t[variant]["llm_calls"] * 1000 for t in turns]
 
 
-def _start(endpoint: str, seeds: list[int]) -> dict[str, list[Worker]]:
+def _worker(spec: str, endpoint: str, seed: int) -> Worker:
+    """The worker for ``spec``: a variant, or ``variant@CHECKOUT`` for that variant of another
+    checkout's code (``Worker``'s ``root``)."""
+    variant, _, checkout = spec.partition("@")
+    return Worker(variant, endpoint=endpoint, env={"PYTHONHASHSEED": str(seed)},
+                  root=Path(checkout).resolve() if checkout else ROOT)
+
+
+def _start(endpoint: str, seeds: list[int], variants: Sequence[str] = VARIANTS) -> dict[str, list[Worker]]:
     """Every variant's worker processes, started side by side (each imports DSPy: ~3 s of CPU);
     the i-th of each runs with hash seed ``seeds[i]``."""
-    with ThreadPoolExecutor(max_workers=len(VARIANTS) * len(seeds)) as pool:
-        futures = {name: [pool.submit(Worker, name, endpoint=endpoint, env={"PYTHONHASHSEED": str(seed)})
-                          for seed in seeds] for name in VARIANTS}
+    with ThreadPoolExecutor(max_workers=len(variants) * len(seeds)) as pool:
+        futures = {spec: [pool.submit(_worker, spec, endpoint, seed) for seed in seeds] for spec in variants}
         workers: dict[str, list[Worker]] = {}
         failure: BaseException | None = None
         for name, started in futures.items():
@@ -70,17 +84,23 @@ def _close(workers: dict[str, list[Worker]]) -> None:
             worker.close()
 
 
+def _rounds(workers: dict[str, list[Worker]], variants: Sequence[str], rounds: int) -> list[dict[str, Any]]:
+    """``rounds`` turns of every variant, the order rotating each round, round r on the r-th process."""
+    turns: list[dict[str, Any]] = []
+    for index in range(rounds):
+        order = [*variants[index % len(variants):], *variants[:index % len(variants)]]
+        turns.append({spec: workers[spec][index % len(workers[spec])].call(
+            cmd="run", n=INVOCATIONS_PER_TURN, lm=LM) for spec in order})
+    log(f"overhead: {rounds} rounds of {len(variants)} variants in {len(workers[variants[0]])} processes each done")
+    return turns
+
+
 def main(rounds: int = ROUNDS, processes: int = PROCESSES) -> dict[str, Any]:
     seeds = [random.randrange(1, 2**32) for _ in range(processes)]
     with QuietSink() as sink:
         workers = _start(sink.endpoint, seeds)
         try:
-            turns: list[dict[str, Any]] = []
-            for index in range(rounds):
-                order = VARIANTS[index % len(VARIANTS):] + VARIANTS[:index % len(VARIANTS)]
-                turns.append({name: workers[name][index % processes].call(
-                    cmd="run", n=INVOCATIONS_PER_TURN, lm=LM) for name in order})
-            log(f"overhead: {rounds} rounds of {len(VARIANTS)} variants in {processes} processes each done")
+            turns = _rounds(workers, VARIANTS, rounds)
             # after the rounds: ``stats`` leaves a span processor that records every span in its worker
             stats = workers["full"][0].call(cmd="stats", lm=LM)
             before = workers["full-allspans"][0].call(cmd="stats", lm=LM)
@@ -134,7 +154,59 @@ def main(rounds: int = ROUNDS, processes: int = PROCESSES) -> dict[str, Any]:
     }
 
 
+def compare(variants: Sequence[str], rounds: int = COMPARE_ROUNDS, processes: int = PROCESSES) -> dict[str, Any]:
+    """For a change to the code or its settings: ``none`` and each of ``variants`` measured as the
+    benchmark measures (interleaved turns, shared hash seeds), each one's cost per LLM call over
+    ``none``, and each one paired against the first. Their noise is ~0.02 ms per LLM call at 45
+    rounds; figures from separate runs differ by more than that as the machine's speed moves."""
+    specs = ["none", *(spec for spec in variants if spec != "none")]
+    seeds = [random.randrange(1, 2**32) for _ in range(processes)]
+    with QuietSink() as sink:
+        workers = _start(sink.endpoint, seeds, specs)
+        try:
+            turns = _rounds(workers, specs, rounds)
+        finally:
+            _close(workers)
+
+    def cost(spec: str, base: str, key: str = "elapsed_s") -> float:
+        return round(median(_per_call(turns, key, spec, base)), 3)
+
+    reference = specs[1] if len(specs) > 1 else "none"
+    return {
+        "untraced_ms_per_llm_call": round(median([t["none"]["elapsed_s"] / t["none"]["llm_calls"] * 1000
+                                                  for t in turns]), 3),
+        "ms_per_llm_call_over_none": {spec: cost(spec, "none") for spec in specs[1:]},
+        "cpu_ms_per_llm_call_over_none": {spec: cost(spec, "none", "cpu_s") for spec in specs[1:]},
+        f"ms_per_llm_call_over_{reference}": {spec: cost(spec, reference) for spec in specs[2:]},
+        "rounds": rounds,
+        "processes_per_variant": processes,
+        "hash_seeds": seeds,
+    }
+
+
+def _spec(text: str) -> str:
+    """``--compare``'s one entry, checked: a known variant, and an existing checkout after ``@``."""
+    variant, _, checkout = text.partition("@")
+    if variant not in WORKER_VARIANTS:
+        raise argparse.ArgumentTypeError(f"unknown variant {variant!r}; known: {', '.join(WORKER_VARIANTS)}")
+    if checkout and not (Path(checkout) / "benchmarks" / "worker.py").is_file():
+        raise argparse.ArgumentTypeError(f"{checkout!r} is not a checkout of this project (no benchmarks/worker.py)")
+    return text
+
+
 if __name__ == "__main__":
     import json
 
-    print(json.dumps(main(), indent=2))
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--compare", metavar="VARIANT", nargs="+", type=_spec,
+                        help="instead of the benchmark's own set, measure these against none and the first "
+                             "of them, paired; VARIANT@CHECKOUT runs that variant of another checkout's code")
+    parser.add_argument("--rounds", type=int, help=f"default {ROUNDS}, or {COMPARE_ROUNDS} with --compare")
+    args = parser.parse_args()
+    if args.rounds is not None and args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    if args.compare:
+        result = compare(args.compare, args.rounds or COMPARE_ROUNDS)
+    else:
+        result = main(args.rounds or ROUNDS)
+    print(json.dumps(result, indent=2))

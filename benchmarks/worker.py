@@ -1,7 +1,6 @@
 """One benchmark variant in its own process, driven over stdin/stdout (one JSON line each way).
 
-    python -m benchmarks.worker --variant none|openinference|full|full-noexport|full-nometrics [--endpoint URL]
-        [--real-sandbox]
+    python -m benchmarks.worker --variant VARIANT [--endpoint URL] [--real-sandbox]
 
 Variants: ``none`` (no provider, nothing instrumented), ``openinference`` (an SDK provider,
 openinference's DSPyInstrumentor with its defaults, batch export over OTLP/HTTP: what one
@@ -32,6 +31,7 @@ from typing import Any
 from benchmarks.common import bench_sop, bench_voice, rss_mb
 
 _ROOT_LM = "offline"
+VARIANTS = ("none", "openinference", "full", "full-allspans", "full-predict", "full-noexport", "full-nometrics")
 
 
 def _stub_sandbox() -> None:
@@ -76,8 +76,6 @@ def _setup(variant: str, endpoint: str) -> Any:
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint + "/v1/traces")))
         trace.set_tracer_provider(provider)
         DSPyInstrumentor().instrument(tracer_provider=provider)
-    elif variant != "none":
-        raise SystemExit(f"unknown variant {variant!r}")
     return settings
 
 
@@ -182,7 +180,7 @@ def rss_mb_self() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--variant", required=True)
+    parser.add_argument("--variant", required=True, choices=VARIANTS)
     parser.add_argument("--endpoint", default="")
     parser.add_argument("--real-sandbox", action="store_true")
     args = parser.parse_args()

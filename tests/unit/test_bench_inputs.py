@@ -22,3 +22,17 @@ def test_missing_examples_are_an_error_not_an_empty_input(build, tmp_path, monke
     monkeypatch.setattr(common, "EXAMPLES", tmp_path / "examples")
     with pytest.raises(FileNotFoundError, match="no example .* the benchmarks' inputs are built from them"):
         build()
+
+
+def test_compare_takes_known_variants_and_checkouts_only(tmp_path) -> None:  # noqa: ANN001
+    import argparse
+
+    from benchmarks import overhead
+
+    assert set(overhead.VARIANTS) <= set(overhead.WORKER_VARIANTS)
+    assert overhead._spec("full-nometrics") == "full-nometrics"
+    assert overhead._spec(f"full@{common.ROOT}") == f"full@{common.ROOT}"
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown variant 'full-typo'"):
+        overhead._spec("full-typo")  # once read as "full", silently
+    with pytest.raises(argparse.ArgumentTypeError, match="not a checkout of this project"):
+        overhead._spec(f"full@{tmp_path}")
