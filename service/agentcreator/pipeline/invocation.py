@@ -125,7 +125,12 @@ def run_invocation(
             span_context = root.get_span_context()
             trace_id = format_trace_id(span_context.trace_id)
             try:
-                with dspy.context(lm=lm, adapter=CachingChatAdapter(), usage_tracker=tracker, disable_history=True):
+                # DSPy records every Predict call (module, inputs, outputs) in a process-wide trace
+                # list of up to 10,000 entries, for optimizers: in a server, ~80 KB of every
+                # caller's SOP, plans and code per invocation, kept across requests. Each
+                # invocation gets its own list instead, gone when it ends.
+                with dspy.context(lm=lm, adapter=CachingChatAdapter(), usage_tracker=tracker, disable_history=True,
+                                  trace=[]):
                     prediction = _agent_creator().create_agent(request.sop, request.voice_personality)
             except Exception as error:
                 error_id = uuid.uuid4().hex[:12]
