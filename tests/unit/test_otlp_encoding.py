@@ -79,14 +79,28 @@ def test_short_strings_kept_as_whole_fields_stay_exact_and_bounded(monkeypatch) 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    for index in range(20):  # the same key with ever new values (a session id), and a repeated one
+    for index in range(20):  # the same key with ever new values, and a repeated one
         with provider.get_tracer("t").start_as_current_span(
-                "span", attributes={"session.id": f"session-{index}", "kind": "LLM"}):
+                "span", attributes={"label": f"label-{index}", "kind": "LLM"}):
             pass
     spans = exporter.get_finished_spans()
     assert otlp_encoding.encode_request(spans) == _sdk_bytes(spans)
     assert 0 < len(otlp_encoding._SHORT_FIELDS) <= 8
     assert otlp_encoding.encode_request(spans) == _sdk_bytes(spans)  # from the kept fields, too
+
+
+def test_identifiers_new_with_each_invocation_are_encoded_but_not_kept(monkeypatch) -> None:
+    monkeypatch.setattr(otlp_encoding, "_SHORT_FIELDS", {})
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    for index in range(3):
+        with provider.get_tracer("t").start_as_current_span("span", attributes={
+                "session.id": f"session-{index}", "gen_ai.tool.call.id": f"call_{index}", "kind": "TOOL"}):
+            pass
+    spans = exporter.get_finished_spans()
+    assert otlp_encoding.encode_request(spans) == _sdk_bytes(spans)
+    assert sorted(otlp_encoding._SHORT_FIELDS) == [("kind", "TOOL")]
 
 
 def test_equal_resources_of_distinct_objects_share_one_group_as_in_the_sdk() -> None:

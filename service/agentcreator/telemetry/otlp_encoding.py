@@ -77,6 +77,10 @@ _NAMES: dict[str, bytes] = {}  # span name -> its Span.name field
 # each (key, value) is kept as its whole ``attributes`` field.
 _SHORT_FIELDS: dict[tuple[str, str], bytes] = {}
 _SHORT_CHARS = 128
+# Identifiers new with each invocation or call: kept, they would only fill the cache (~1 MB at its
+# bound) and push out the fields that do repeat.
+_UNREPEATED_KEYS = frozenset({"session.id", "user.id", "gen_ai.tool.call.id", "aws.request_id",
+                              "agentcreator.error_id"})
 _CACHE_MAX = 4096
 _LONG_CHARS = 1024  # strings this long are looked up by identity before encoding, and kept whole
 
@@ -170,7 +174,9 @@ def _add_attributes(pieces: _Pieces, attributes: Mapping[str, Any] | None) -> No
         if kind is str and len(value) < _SHORT_CHARS:
             field = _SHORT_FIELDS.get((key, value))
             if field is None:  # AnyValue.string_value
-                field = _keep(_SHORT_FIELDS, (key, value), _attribute_field(key, _field(b"\x0a", utf8(value))))
+                field = _attribute_field(key, _field(b"\x0a", utf8(value)))
+                if key not in _UNREPEATED_KEYS:
+                    _keep(_SHORT_FIELDS, (key, value), field)
             out.append(field)
             continue
         if kind is str or kind is Utf8Text:
