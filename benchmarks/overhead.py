@@ -51,12 +51,27 @@ def _per_call(turns: list[dict[str, Any]], key: str, variant: str, base: str) ->
     return [(t[variant][key] - t[base][key]) / t[variant]["llm_calls"] * 1000 for t in turns]
 
 
-def _worker(spec: str, endpoint: str, seed: int) -> Worker:
-    """The worker for ``spec``: a variant, or ``variant@CHECKOUT`` for that variant of another
-    checkout's code (``Worker``'s ``root``)."""
+def _cost(turns: list[dict[str, Any]], variant: str, base: str, key: str = "elapsed_s") -> float:
+    """The median over rounds of (variant − base), in ms per LLM call."""
+    return median(_per_call(turns, key, variant, base))
+
+
+def _untraced_ms(turns: list[dict[str, Any]]) -> float:
+    """The untraced pipeline's own ms per LLM call: the machine's speed during the run."""
+    return round(median([t["none"]["elapsed_s"] / t["none"]["llm_calls"] * 1000 for t in turns]), 3)
+
+
+def _split(spec: str) -> tuple[str, Path | None]:
+    """A variant, or ``variant@CHECKOUT``: that variant of another checkout's code."""
     variant, _, checkout = spec.partition("@")
+    return variant, Path(checkout) if checkout else None
+
+
+def _worker(spec: str, endpoint: str, seed: int) -> Worker:
+    """The worker for ``spec`` (``_split``): another checkout is ``Worker``'s ``root``."""
+    variant, checkout = _split(spec)
     return Worker(variant, endpoint=endpoint, env={"PYTHONHASHSEED": str(seed)},
-                  root=Path(checkout).resolve() if checkout else ROOT)
+                  root=checkout.resolve() if checkout else ROOT)
 
 
 def _start(endpoint: str, seeds: list[int], variants: Sequence[str] = VARIANTS) -> dict[str, list[Worker]]:
@@ -112,7 +127,7 @@ def main(rounds: int = ROUNDS, processes: int = PROCESSES) -> dict[str, Any]:
                            "another workload")
 
     def cost(variant: str, key: str) -> float:
-        return median(_per_call(turns, key, variant, "none"))
+        return _cost(turns, variant, "none", key)
 
     full, oi = cost("full", "elapsed_s"), cost("openinference", "elapsed_s")
     allspans = cost("full-allspans", "elapsed_s")
@@ -120,10 +135,8 @@ def main(rounds: int = ROUNDS, processes: int = PROCESSES) -> dict[str, Any]:
     making_cpu = cost("full-noexport", "cpu_s")
     without_metrics, without_metrics_cpu = cost("full-nometrics", "elapsed_s"), cost("full-nometrics", "cpu_s")
     allspans_cpu = cost("full-allspans", "cpu_s")
-    by_process = [median(_per_call(turns[index::processes], "elapsed_s", "full", "none"))
-                  for index in range(processes)]
+    by_process = [_cost(turns[index::processes], "full", "none") for index in range(processes)]
     calls = turns[0]["none"]["llm_calls"]
-    none_ms = median([t["none"]["elapsed_s"] / calls * 1000 for t in turns])
     return {
         "overhead_ms_per_llm_call": round(full, 3),
         "overhead_ratio_vs_openinference": round(full / oi, 3) if oi > 0 else None,
@@ -140,7 +153,7 @@ def main(rounds: int = ROUNDS, processes: int = PROCESSES) -> dict[str, Any]:
         "all_spans_cpu_ms_per_llm_call": round(allspans_cpu, 3),
         "wall_ratio_full_vs_openinference": round(
             median([t["full"]["elapsed_s"] / t["openinference"]["elapsed_s"] for t in turns]), 3),
-        "untraced_ms_per_llm_call": round(none_ms, 3),
+        "untraced_ms_per_llm_call": _untraced_ms(turns),
         "overhead_ms_per_llm_call_by_process": [round(value, 3) for value in by_process],
         "processes_per_variant": processes,
         "hash_seeds": seeds,
@@ -169,27 +182,24 @@ def compare(variants: Sequence[str], rounds: int = COMPARE_ROUNDS, processes: in
             _close(workers)
 
     def cost(spec: str, base: str, key: str = "elapsed_s") -> float:
-        return round(median(_per_call(turns, key, spec, base)), 3)
+        return round(_cost(turns, spec, base, key), 3)
 
-    reference = specs[1] if len(specs) > 1 else "none"
-    return {
-        "untraced_ms_per_llm_call": round(median([t["none"]["elapsed_s"] / t["none"]["llm_calls"] * 1000
-                                                  for t in turns]), 3),
+    result: dict[str, Any] = {
+        "untraced_ms_per_llm_call": _untraced_ms(turns),
         "ms_per_llm_call_over_none": {spec: cost(spec, "none") for spec in specs[1:]},
         "cpu_ms_per_llm_call_over_none": {spec: cost(spec, "none", "cpu_s") for spec in specs[1:]},
-        f"ms_per_llm_call_over_{reference}": {spec: cost(spec, reference) for spec in specs[2:]},
-        "rounds": rounds,
-        "processes_per_variant": processes,
-        "hash_seeds": seeds,
     }
+    if len(specs) > 2:  # with one variant there is nothing to pair it against but none
+        result[f"ms_per_llm_call_over_{specs[1]}"] = {spec: cost(spec, specs[1]) for spec in specs[2:]}
+    return result | {"rounds": rounds, "processes_per_variant": processes, "hash_seeds": seeds}
 
 
 def _spec(text: str) -> str:
     """``--compare``'s one entry, checked: a known variant, and an existing checkout after ``@``."""
-    variant, _, checkout = text.partition("@")
+    variant, checkout = _split(text)
     if variant not in WORKER_VARIANTS:
         raise argparse.ArgumentTypeError(f"unknown variant {variant!r}; known: {', '.join(WORKER_VARIANTS)}")
-    if checkout and not (Path(checkout) / "benchmarks" / "worker.py").is_file():
+    if checkout and not (checkout / "benchmarks" / "worker.py").is_file():
         raise argparse.ArgumentTypeError(f"{checkout!r} is not a checkout of this project (no benchmarks/worker.py)")
     return text
 
