@@ -57,6 +57,11 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "OTEL_METRIC_EXPORT_INTERVAL": ("milliseconds between metric exports (the SDK reads it)", "60000"),
     "OTEL_BSP_MAX_QUEUE_SIZE": ("spans queued for export; set either size and both are the SDK's", "512"),
     "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": ("spans in one export request", "64"),
+    "AGENTCREATOR_SPAN_QUEUE_MIB": (
+        "memory the spans waiting for export may hold while the collector takes none (an export failed or "
+        "has hung for a second), per task (shared by its workers); past it new spans are dropped and counted",
+        "4",
+    ),
     "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": ("record prompts and completions on LLM spans", "true"),
     "AGENTCREATOR_MAX_CONTENT_BYTES": ("truncate each recorded prompt/completion to this many bytes", "16384"),
     "AGENTCREATOR_MAX_SPAN_CONTENT_BYTES": (
@@ -121,6 +126,10 @@ _PROTOCOLS = ("http/protobuf", "grpc")
 # (10-50 KB each), so the SDK's defaults keep ~40 MB queued and build 15 MB export requests
 # (over a gRPC collector's 4 MiB limit). Measured in benchmarks/memory.py.
 SPAN_BATCH_LIMITS = {"max_queue_size": 512, "max_export_batch_size": 64}
+# And, while the collector takes no spans, bounded in memory: 512 LLM spans of 200 KB prompts
+# would hold hundreds of MB for as long as it is down. 4 MiB keeps ~135 spans of the
+# benchmarks' 10-15 KB prompts, a few invocations' worth (benchmarks/memory.py).
+SPAN_QUEUE_MIB = 4
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -155,6 +164,7 @@ class Settings:
     lm_timeout_s: float = 120.0
     lm_retries: int = 3
     span_batch_limits: Mapping[str, int] = field(default_factory=lambda: dict(SPAN_BATCH_LIMITS))
+    span_queue_bytes: int = SPAN_QUEUE_MIB << 20  # this process's share of the task's
     lm_retry_max_delay_s: float = 20.0
     aws_region: str | None = None
     bedrock_runtime_endpoint: str | None = None
@@ -453,6 +463,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     values.update(_metrics(env, str(values["otlp_endpoint_source"])))
     values.update(overrides)
     values.setdefault("span_batch_limits", _span_batch_limits(env, int(values["workers"])))  # type: ignore[call-overload]
+    values.setdefault("span_queue_bytes", _span_queue_bytes(env, int(values["workers"])))  # type: ignore[call-overload]
     return Settings(**values)  # type: ignore[arg-type]
 
 
@@ -461,6 +472,12 @@ def _canary_interval(env: Mapping[str, str]) -> float:
     if 0 < value < 10:
         raise ConfigError(f"AGENTCREATOR_CANARY_INTERVAL_S={value:g} must be 0 (off) or at least 10 seconds")
     return value
+
+
+def _span_queue_bytes(env: Mapping[str, str], workers: int) -> int:
+    """This process's share of the task's span queue memory, as the queue's spans are shared."""
+    mib = _number(env, "AGENTCREATOR_SPAN_QUEUE_MIB", SPAN_QUEUE_MIB, minimum=1)
+    return int(mib * (1 << 20)) // workers
 
 
 def _span_batch_limits(env: Mapping[str, str], workers: int) -> dict[str, int]:

@@ -135,12 +135,3 @@ def test_our_retry_wrapper_failing_leaves_dspys_wait(monkeypatch, caplog) -> Non
         assert execution._delay(RuntimeError("throttled"), 0) == original(RuntimeError("throttled"), 0)
         execution._delay(RuntimeError("throttled"), 1)
     _one_warning(caplog, "dspy.clients.execution")
-
-
-def test_the_batch_processors_queue_moved(monkeypatch, caplog) -> None:
-    from agentcreator.telemetry import export
-
-    monkeypatch.setattr(export, "_BATCH_STATE", ("_batch_processor", "_spans", "_shutdown", "_max_queue_size"))
-    with caplog.at_level(logging.WARNING), OtlpSink() as sink:
-        _export_complete_trace(sink)
-    _one_warning(caplog, "BatchSpanProcessor._batch_processor")

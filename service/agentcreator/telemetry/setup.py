@@ -168,6 +168,7 @@ def configure_tracing(
             exporter, encoded = build_otlp_exporter(settings)
             provider.add_span_processor(
                 DropCountingBatchSpanProcessor(wrap(exporter, encoded_strings=encoded), _State.drops,
+                                               max_queue_bytes=settings.span_queue_bytes,
                                                **settings.span_batch_limits)
             )
         if settings.console:  # OTEL_TRACES_EXPORTER=console or OTEL_DEBUG: stderr, as stdout carries results
