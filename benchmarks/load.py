@@ -144,6 +144,7 @@ def main() -> dict[str, Any]:
         assert healthy.proc is not None and dead.proc is not None
         rss_healthy, rss_dead = tree_rss_mb(healthy.proc.pid), tree_rss_mb(dead.proc.pid)
         dropped = _dropped_spans(dead)
+        dropped_healthy = _dropped_spans(healthy)  # a bounded queue must not drop while export keeps up
     one = levels[1]
     many_rps = median([r["throughput_rps"] for r in outage["healthy"]])
     many_p99 = percentile([latency for r in outage["healthy"] for latency in r["latencies"]], 99)
@@ -167,6 +168,7 @@ def main() -> dict[str, Any]:
         "rss_healthy_mb": round(rss_healthy, 1),
         "rss_outage_mb": round(rss_dead, 1),
         "outage_dropped_spans": dropped,
+        "healthy_dropped_spans": dropped_healthy,
         "serve_workers": WORKERS,
     }
 

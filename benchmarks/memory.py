@@ -7,12 +7,23 @@ reported too: a leak shows there, however small the start-up difference. The tar
 RSS as the OS sees it; ``rss_delta_trimmed_mb`` is the same after a full collection and glibc's
 ``malloc_trim`` — what is live rather than what the allocator keeps — to tell retention from
 fragmentation (each thread that allocates, like the exporter's, gets a glibc arena of its own).
+
+``outage_large_inputs`` runs two full-telemetry workers whose collector never answers, with SOPs
+of the largest size the API takes (200 KB): one with the span queue's default memory bound
+(``AGENTCREATOR_SPAN_QUEUE_MIB``, 4 MiB), one bounded only by its 512 spans, as the SDK's queue
+is. The bound applies once an export has hung for a second (or failed), so each worker's first
+export is left hanging that long before the run. Their RSS growth over the run is what a
+collector outage costs a process with such inputs.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from tests.support.dead_endpoints import black_hole
+
+from agentcreator.pipeline.limits import MAX_SOP_BYTES
 from benchmarks.common import Worker, log
 from benchmarks.sink import QuietSink
 
@@ -32,6 +43,7 @@ def main(invocations: int = INVOCATIONS) -> dict[str, Any]:
         trimmed = {"none": none.call(cmd="trim")["rss_mb"], "full": full.call(cmd="trim")["rss_mb"]}
         log(f"memory: {invocations} invocations per variant done")
     delta = last["full"]["rss_mb"] - last["none"]["rss_mb"]
+    large = outage_large_inputs()
     growth = {name: last[name]["rss_mb"] - start[name] for name in start}
     return {
         "rss_delta_mb": round(delta, 1),
@@ -41,6 +53,34 @@ def main(invocations: int = INVOCATIONS) -> dict[str, Any]:
         "rss_growth_untraced_mb": round(growth["none"], 1),
         "rss_growth_full_mb": round(growth["full"], 1),
         "memory_invocations": invocations,
+        **large,
+    }
+
+
+OUTAGE_INVOCATIONS = 30
+OUTAGE_CHUNK = 5
+OUTAGE_STALL_S = 1.5
+
+
+def outage_large_inputs(invocations: int = OUTAGE_INVOCATIONS) -> dict[str, Any]:
+    spans_only = {"AGENTCREATOR_SPAN_QUEUE_MIB": str(1 << 20)}  # a bound no queue of 512 spans reaches
+    with black_hole() as hole, Worker("full", endpoint=hole) as bounded, \
+            Worker("full", endpoint=hole, env=spans_only) as unbounded:
+        workers = {"bytes": bounded, "spans": unbounded}
+        for worker in workers.values():
+            worker.call(cmd="use_sop", max_bytes=MAX_SOP_BYTES)
+            worker.call(cmd="run", n=2, lm=LM, flush=False)  # a batch's worth: an export starts, and hangs
+        time.sleep(OUTAGE_STALL_S)  # past the second after which a hung export bounds the queue in bytes
+        growth: dict[str, float] = {}
+        for done in range(0, invocations, OUTAGE_CHUNK):
+            for name, worker in workers.items() if done % (2 * OUTAGE_CHUNK) == 0 else reversed(workers.items()):
+                rss = worker.call(cmd="run", n=min(OUTAGE_CHUNK, invocations - done), lm=LM, flush=False)["rss_mb"]
+                growth[name] = rss - worker.ready["rss_mb"]
+        log(f"memory: {invocations} invocations with {MAX_SOP_BYTES // 1024} KB SOPs, collector black-holed")
+    return {
+        "outage_large_input_growth_mb": round(growth["bytes"], 1),
+        "outage_large_input_growth_spans_only_mb": round(growth["spans"], 1),
+        "outage_large_input_invocations": invocations,
     }
 
 

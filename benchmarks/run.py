@@ -109,6 +109,14 @@ def main() -> int:
               f"({box['sandbox_isolation']})")
     if "rss_delta_trimmed_mb" in details.get("memory", {}):
         print(f"memory, after gc and malloc_trim: {details['memory']['rss_delta_trimmed_mb']} MB")
+    if "healthy_dropped_spans" in details.get("load", {}):
+        load = details["load"]
+        print(f"spans dropped under load: {load['healthy_dropped_spans']} with the collector up (must be 0), "
+              f"{load['outage_dropped_spans']} black-holed")
+    if "outage_large_input_growth_mb" in details.get("memory", {}):
+        big = details["memory"]
+        print(f"collector black-holed, 200 KB SOPs: RSS grew {big['outage_large_input_growth_mb']} MB with the span "
+              f"queue's 4 MiB bound, {big['outage_large_input_growth_spans_only_mb']} MB bounded by spans only")
     held = sum(v["pass"] for v in verdicts.values())
     print(f"\n{held}/{len(verdicts)} targets hold; {results['bench_seconds']} s; wrote {RESULTS}")
     failed = [name for name, result in details.items() if "error" in result]

@@ -44,9 +44,13 @@ def _stub_sandbox() -> None:
 
 
 def _setup(variant: str, endpoint: str) -> Any:
+    import os
+
     from agentcreator.config import load_settings
 
-    env = {"AGENTCREATOR_LM": _ROOT_LM}
+    # the worker's environment is the benchmark's own (common.bench_env: no OTel or AgentCreator
+    # variable of the caller's), plus what a script set for this worker
+    env = dict(os.environ) | {"AGENTCREATOR_LM": _ROOT_LM}
     if endpoint and variant.startswith("full") and variant != "full-noexport":
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
     if variant == "full-nometrics":
@@ -110,6 +114,14 @@ class Runner:
         request = InvocationRequest(agent_id=f"bench-{self.count}", user_id="bench-user", sop=self.sop,
                                     voice_personality=self.voice, lm=lm)
         return run_invocation(request, self.settings).usage
+
+    def use_sop(self, max_bytes: int) -> dict[str, Any]:
+        """From now on, the benchmark SOP repeated to ``max_bytes`` of UTF-8 (the largest the API takes)."""
+        text = self.sop
+        while len(text.encode()) < max_bytes:
+            text += "\n\n" + self.sop
+        self.sop = text.encode()[:max_bytes].decode(errors="ignore")
+        return {"sop_bytes": len(self.sop.encode())}
 
     def run(self, n: int, lm: str, flush: bool = True) -> dict[str, Any]:
         calls = 0
