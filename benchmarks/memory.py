@@ -76,7 +76,8 @@ def outage_large_inputs(invocations: int = OUTAGE_INVOCATIONS) -> dict[str, Any]
             for name, worker in workers.items() if done % (2 * OUTAGE_CHUNK) == 0 else reversed(workers.items()):
                 rss = worker.call(cmd="run", n=min(OUTAGE_CHUNK, invocations - done), lm=LM, flush=False)["rss_mb"]
                 growth[name] = rss - worker.ready["rss_mb"]
-        log(f"memory: {invocations} invocations with {MAX_SOP_BYTES // 1024} KB SOPs, collector black-holed")
+        log(f"memory: {invocations} invocations with {MAX_SOP_BYTES // 1024} KB SOPs, collector black-holed "
+            "(as they exit, its two workers report the spans they could not send)")
     return {
         "outage_large_input_growth_mb": round(growth["bytes"], 1),
         "outage_large_input_growth_spans_only_mb": round(growth["spans"], 1),
