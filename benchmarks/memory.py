@@ -32,14 +32,20 @@ CHUNK = 20
 LM = "offline:plan_rejections=1,code_rejections=1"
 
 
+def _alternating_runs(workers: dict[str, Worker], invocations: int, chunk: int, **options: Any) -> dict[str, Any]:
+    """``invocations`` in each worker, ``chunk`` at a time, the order reversed every other chunk so
+    that neither always runs second; each worker's last answer."""
+    last: dict[str, Any] = {}
+    for done in range(0, invocations, chunk):
+        for name, worker in workers.items() if done % (2 * chunk) == 0 else reversed(workers.items()):
+            last[name] = worker.call(cmd="run", n=min(chunk, invocations - done), lm=LM, **options)
+    return last
+
+
 def main(invocations: int = INVOCATIONS) -> dict[str, Any]:
     with QuietSink() as sink, Worker("none") as none, Worker("full", endpoint=sink.endpoint) as full:
         start = {"none": none.ready["rss_mb"], "full": full.ready["rss_mb"]}
-        last: dict[str, dict[str, Any]] = {}
-        for done in range(0, invocations, CHUNK):
-            for name, worker in (("none", none), ("full", full)) if done % (2 * CHUNK) == 0 else (
-                    ("full", full), ("none", none)):
-                last[name] = worker.call(cmd="run", n=min(CHUNK, invocations - done), lm=LM)
+        last = _alternating_runs({"none": none, "full": full}, invocations, CHUNK)
         trimmed = {"none": none.call(cmd="trim")["rss_mb"], "full": full.call(cmd="trim")["rss_mb"]}
         log(f"memory: {invocations} invocations per variant done")
     delta = last["full"]["rss_mb"] - last["none"]["rss_mb"]
@@ -71,11 +77,8 @@ def outage_large_inputs(invocations: int = OUTAGE_INVOCATIONS) -> dict[str, Any]
             worker.call(cmd="use_sop", max_bytes=MAX_SOP_BYTES)
             worker.call(cmd="run", n=2, lm=LM, flush=False)  # a batch's worth: an export starts, and hangs
         time.sleep(OUTAGE_STALL_S)  # past the second after which a hung export bounds the queue in bytes
-        growth: dict[str, float] = {}
-        for done in range(0, invocations, OUTAGE_CHUNK):
-            for name, worker in workers.items() if done % (2 * OUTAGE_CHUNK) == 0 else reversed(workers.items()):
-                rss = worker.call(cmd="run", n=min(OUTAGE_CHUNK, invocations - done), lm=LM, flush=False)["rss_mb"]
-                growth[name] = rss - worker.ready["rss_mb"]
+        last = _alternating_runs(workers, invocations, OUTAGE_CHUNK, flush=False)
+        growth = {name: last[name]["rss_mb"] - worker.ready["rss_mb"] for name, worker in workers.items()}
         log(f"memory: {invocations} invocations with {MAX_SOP_BYTES // 1024} KB SOPs, collector black-holed "
             "(as they exit, its two workers report the spans they could not send)")
     return {

@@ -23,6 +23,7 @@ import argparse
 import cProfile
 import io
 import json
+import os
 import pstats
 import sys
 import time
@@ -44,8 +45,6 @@ def _stub_sandbox() -> None:
 
 
 def _setup(variant: str, endpoint: str) -> Any:
-    import os
-
     from agentcreator.config import load_settings
 
     # the worker's environment is the benchmark's own (common.bench_env: no OTel or AgentCreator
@@ -185,8 +184,6 @@ class Runner:
 
 
 def rss_mb_self() -> float:
-    import os
-
     return rss_mb(os.getpid())
 
 
