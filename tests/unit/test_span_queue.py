@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from agentcreator.config import ConfigError, load_settings
 from agentcreator.telemetry.export import DropCounter, DropCountingBatchSpanProcessor, queued_bytes
-
-
-class _HeldExporter(SpanExporter):
-    """Holds every export until released (a collector that does not answer), then fails or succeeds."""
-
-    def __init__(self, result: SpanExportResult = SpanExportResult.FAILURE) -> None:
-        self.release = threading.Event()
-        self.result = result
-        self.exported: list[str] = []
-
-    def export(self, spans):
-        self.release.wait(5)
-        self.exported.extend(span.name for span in spans)
-        return self.result
-
-    def shutdown(self) -> None:
-        self.release.set()
+from tests.support.held_exporter import HeldExporter
 
 
 def _tracer(processor: DropCountingBatchSpanProcessor, **provider_args):
@@ -40,7 +23,7 @@ def _tracer(processor: DropCountingBatchSpanProcessor, **provider_args):
 
 def test_a_full_queue_drops_and_counts_new_spans_and_failed_exports(caplog) -> None:
     counter = DropCounter()
-    exporter = _HeldExporter()
+    exporter = HeldExporter()
     processor = DropCountingBatchSpanProcessor(exporter, counter, max_queue_size=4, max_export_batch_size=2,
                                                schedule_delay_millis=1)
     tracer = _tracer(processor)
@@ -70,7 +53,7 @@ def _until(condition, timeout_s: float = 5.0) -> None:
 
 def test_while_the_collector_hangs_the_queue_holds_what_its_bytes_allow() -> None:
     counter = DropCounter()
-    exporter = _HeldExporter()
+    exporter = HeldExporter()
     processor = DropCountingBatchSpanProcessor(exporter, counter, max_queue_bytes=100_000, max_queue_size=512,
                                                max_export_batch_size=1, schedule_delay_millis=1, stall_s=0.05)
     tracer = _tracer(processor)
@@ -92,7 +75,7 @@ def test_while_the_collector_hangs_the_queue_holds_what_its_bytes_allow() -> Non
 
 def test_a_span_larger_than_the_whole_budget_still_goes_out_alone() -> None:
     counter = DropCounter()
-    exporter = _HeldExporter(SpanExportResult.SUCCESS)
+    exporter = HeldExporter(SpanExportResult.SUCCESS)
     processor = DropCountingBatchSpanProcessor(exporter, counter, max_queue_bytes=100_000, max_queue_size=512,
                                                max_export_batch_size=1, schedule_delay_millis=1, stall_s=0.0)
     tracer = _tracer(processor)
@@ -111,7 +94,7 @@ def test_a_span_larger_than_the_whole_budget_still_goes_out_alone() -> None:
 def test_a_collector_that_keeps_up_leaves_the_queue_bounded_by_its_capacity_only() -> None:
     """A burst the exporter catches up with is not cut by the memory bound."""
     counter = DropCounter()
-    exporter = _HeldExporter(SpanExportResult.SUCCESS)
+    exporter = HeldExporter(SpanExportResult.SUCCESS)
     exporter.release.set()
     processor = DropCountingBatchSpanProcessor(exporter, counter, max_queue_bytes=100_000, max_queue_size=16,
                                                max_export_batch_size=16, schedule_delay_millis=60_000)
@@ -128,7 +111,7 @@ def test_a_collector_that_keeps_up_leaves_the_queue_bounded_by_its_capacity_only
 
 def test_unsampled_spans_take_no_room() -> None:
     counter = DropCounter()
-    processor = DropCountingBatchSpanProcessor(_HeldExporter(), counter, max_queue_size=2,
+    processor = DropCountingBatchSpanProcessor(HeldExporter(), counter, max_queue_size=2,
                                                max_export_batch_size=1, max_queue_bytes=10_000,
                                                schedule_delay_millis=60_000)
     tracer = _tracer(processor, sampler=ALWAYS_OFF)

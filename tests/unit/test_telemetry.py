@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from agentcreator import telemetry
 from agentcreator.config import load_settings
 from agentcreator.telemetry.export import DropCounter, DropCountingBatchSpanProcessor
+from tests.support.held_exporter import HeldExporter
 from tests.unit.conftest import run_pipeline
 
 
@@ -60,20 +61,6 @@ def test_long_content_is_truncated_to_the_limit() -> None:
     strings = [v for s in run.spans for v in s.attributes.values() if isinstance(v, str)]
     assert any("…[truncated" in v for v in strings)
     assert max(len(v.encode()) for v in strings) <= 1024 + len("…[truncated 9999999 bytes]".encode())
-
-
-class _SlowExporter(SpanExporter):
-    def __init__(self) -> None:
-        import threading
-
-        self.release = threading.Event()
-
-    def export(self, spans):
-        self.release.wait(5)
-        return SpanExportResult.FAILURE
-
-    def shutdown(self) -> None:
-        self.release.set()
 
 
 def test_configure_is_idempotent_and_shutdown_is_bounded() -> None:
@@ -272,7 +259,7 @@ def test_ending_spans_trim_only_while_an_export_hangs(monkeypatch) -> None:
 
     trims: list[int] = []
     monkeypatch.setattr(export, "_MALLOC_TRIM", trims.append)
-    exporter = _SlowExporter()
+    exporter = HeldExporter()
     processor = DropCountingBatchSpanProcessor(exporter, DropCounter(), max_export_batch_size=1,
                                                schedule_delay_millis=1, stall_s=0.2)
     provider = TracerProvider()
