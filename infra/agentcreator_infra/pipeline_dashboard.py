@@ -1,7 +1,8 @@
 """The pipeline's dashboard and alarms for one environment, beside the collector's: what the agent does.
 
 Invocations and their error rate, p50/p99 invocation duration, LLM calls and tokens per minute,
-cost per hour, review iterations to approval and sandbox failures, from the app's metrics
+cost per hour, review iterations to approval, sandbox failures and the spans the app dropped
+before they reached the collector, from the app's metrics
 (docs/metrics.md) as the collector's ``awsemf/app`` exporter publishes them. Every metric is
 built through ``AppMetrics``, which takes the namespace and the dimension sets from the
 rendered collector configuration: a name or a dimension set its EMF export does not produce
@@ -18,6 +19,7 @@ from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from constructs import Construct
 
+from agentcreator.telemetry.export import DROP_REASONS
 from agentcreator.telemetry.instruments import (
     COST,
     INVOCATIONS,
@@ -25,6 +27,7 @@ from agentcreator.telemetry.instruments import (
     OPERATION_DURATION,
     REVIEW_ITERATIONS,
     SANDBOX_RUNS,
+    SPANS_DROPPED,
     TOKEN_USAGE,
 )
 
@@ -76,7 +79,7 @@ class AppMetrics:
 
 
 class PipelineDashboard(Construct):
-    """Dashboard ``AgentCreator-<env>-pipeline`` and its three alarms, to ``topic``."""
+    """Dashboard ``AgentCreator-<env>-pipeline`` and its four alarms, to ``topic``."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, collector: CollectorWiring,
                  topic: sns.ITopic) -> None:
@@ -131,6 +134,9 @@ class PipelineDashboard(Construct):
                     limits.p99_duration_s, 2)
         self._alarm("CostPerHour", self._cost(_HOUR),
                     f"LLM cost over {limits.cost_per_hour_usd:g} USD in an hour", limits.cost_per_hour_usd, 1)
+        # Any loss, as for the collector's own: these spans never reached it, so no collector alarm sees them.
+        self._alarm("AppDroppedSpans", self.metrics.metric(SPANS_DROPPED, "Sum", label="spans dropped"),
+                    "the app dropped spans before they reached the collector (queue full, or export failed)", 0, 1)
 
     # -- dashboard ------------------------------------------------------------------------
 
@@ -184,5 +190,9 @@ class PipelineDashboard(Construct):
                     label="failed sandbox runs", period=_FIVE_MINUTES)],
                 right=[m.metric(SANDBOX_RUNS, "Sum", _FIVE_MINUTES, label="sandbox runs")]),
         )
+        dashboard.add_widgets(cw.GraphWidget(
+            title="Spans the app dropped before they reached the collector, by reason", width=24,
+            left=[m.metric(SPANS_DROPPED, "Sum", label=reason.replace("_", " "), error__type=reason)
+                  for reason in DROP_REASONS]))
         dashboard.add_widgets(cw.AlarmStatusWidget(title="Pipeline alarms", alarms=self.alarms, width=24, height=3))
         return dashboard

@@ -21,6 +21,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from agentcreator.collector import CONFIG_PATH, load_metrics
+from agentcreator.telemetry.instruments import SPANS_DROPPED
 from tests.adot._standins import EcsMetadataStandIn, LogsStandIn, OtlpStandIn, XRayApiStandIn
 from tests.adot.conftest import RealCollector, collector_environment
 from tests.support.runtime_server import RuntimeServer
@@ -264,8 +265,13 @@ def test_app_metrics_reach_cloudwatch_as_the_pipeline_dashboard_and_alarms_read_
     groups = {event["group"] for event in logs.events if event.get("_aws", {}).get("CloudWatchMetrics", [{}])[0]
               .get("Namespace") == namespace}
     assert groups == {"/agentcreator/dev/app-metrics"}
-    dimension_names = {name for _, _, dimensions in declared() for name, _ in dimensions}
+    dimension_names = {name for _, name_of, dimensions in declared() if name_of != SPANS_DROPPED
+                       for name, _ in dimensions}
     assert dimension_names <= {"environment", "agentcreator.outcome", "agentcreator.stage", "gen_ai.token.type"}
+    # error.type is a dimension of the drop count only, with its two reasons; the collector took every span
+    reasons = {dict(dimensions).get("error.type") for _, metric, dimensions in declared() if metric == SPANS_DROPPED}
+    assert reasons == {None, "queue_full", "export_failed"}
+    assert {event[SPANS_DROPPED] for event in logs.events if SPANS_DROPPED in event} == {0}
     record_property("app metrics declared in EMF", len(declared()))
     print(f"{len(declared())} (metric, dimensions) in {namespace}; the dashboard and alarms read {len(reads)}")
 

@@ -58,7 +58,7 @@ def test_every_alarm_metric_is_one_the_emf_export_produces(synthesized, env):
     raw = synthesized.raw[env]
     emf = _app_emf(raw)
     alarms = pipeline_alarms(raw)
-    assert len(alarms) == 3
+    assert len(alarms) == 4
     for key, alarm in alarms.items():
         for metric in alarm_metrics(alarm):
             assert metric["Namespace"] == emf["namespace"], key
@@ -72,7 +72,8 @@ def test_the_dashboard_shows_what_an_operator_asks_first(synthesized, env):
     text = json.dumps(pipeline_dashboard_body(synthesized.raw[env], env))
     for title in ("Invocations per minute and error rate", "Invocation duration p50 / p99",
                   "LLM calls and tokens per minute", "Cost per hour", "Review iterations to approval",
-                  "Sandbox runs that failed", "Pipeline alarms"):
+                  "Sandbox runs that failed", "Spans the app dropped before they reached the collector",
+                  "Pipeline alarms"):
         assert title in text, title
     assert '"stat": "p99"' in text and '"stat": "p50"' in text
 
@@ -95,6 +96,12 @@ def test_alarms_use_the_environments_thresholds_and_the_alarm_topic(synthesized,
     assert (p99["Threshold"], p99_stat["Stat"], p99_stat["Period"]) == (limits.p99_duration_s, "p99", 300)
     (cost_stat,) = [q["MetricStat"] for q in cost["Metrics"]]
     assert (cost["Threshold"], cost_stat["Stat"], cost_stat["Period"]) == (limits.cost_per_hour_usd, "Sum", 3600)
+    dropped = alarm("AppDroppedSpans")  # any span lost in a minute, as the collector's loss alarms
+    (dropped_stat,) = [q["MetricStat"] for q in dropped["Metrics"]]
+    assert (dropped["Threshold"], dropped["ComparisonOperator"], dropped["EvaluationPeriods"]) == (
+        0, "GreaterThanThreshold", 1)
+    assert (dropped_stat["Metric"]["MetricName"], dropped_stat["Stat"], dropped_stat["Period"]) == (
+        "agentcreator.spans.dropped", "Sum", 60)
     for props in alarms.values():
         assert props["AlarmActions"] == props["OKActions"] == [{"Ref": topic}]
         assert props["TreatMissingData"] == "notBreaching"

@@ -135,7 +135,7 @@ def test_the_demos_metrics_reach_the_local_receiver_and_not_phoenix(run, metrics
 
     verdict = check_metrics(metrics_receiver, run.spans)
     assert verdict.ok, verdict.lines
-    assert "✓ metrics reached the local OTLP receiver: 8 of 8 instruments, 1 invocation" in verdict.lines[0]
+    assert "✓ metrics reached the local OTLP receiver: 9 of 9 instruments, 1 invocation" in verdict.lines[0]
     assert metrics_receiver.total("agentcreator.invocations", **{"agentcreator.outcome": "success"}) == 1
     # without a receiver the demo exports no metrics: Phoenix would refuse them (405)
     assert not demo_settings("http://127.0.0.1:9", env={}).exports_otlp_metrics

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from agentcreator.telemetry.instruments import ATTRIBUTES, INSTRUMENTS
+from agentcreator.telemetry.instruments import ATTRIBUTES, INSTRUMENTS, SPANS_DROPPED
 from tests.unit.conftest import metric_points, run_pipeline
 
 
@@ -34,7 +34,8 @@ def run():
 
 def test_every_instrument_records_in_a_full_run(run) -> None:
     assert run.error is None
-    assert {name for name, _, _ in run.metrics} == set(INSTRUMENTS)
+    # spans go to a local exporter here, synchronously: no queue, nothing to drop, no drop count
+    assert {name for name, _, _ in run.metrics} == set(INSTRUMENTS) - {SPANS_DROPPED}
 
 
 def test_attributes_are_the_low_cardinality_ones_only(run) -> None:
@@ -157,7 +158,45 @@ def test_instrument_kinds_and_units_follow_the_conventions() -> None:
     assert INSTRUMENTS["gen_ai.client.token.usage"][:2] == ("histogram", "{token}")
     assert INSTRUMENTS["gen_ai.invoke_agent.duration"][:2] == ("histogram", "s")
     assert INSTRUMENTS["gen_ai.execute_tool.duration"][:2] == ("histogram", "s")
-    assert Counter(kind for kind, _, _ in INSTRUMENTS.values()) == {"histogram": 5, "counter": 3}
+    assert INSTRUMENTS[SPANS_DROPPED][:2] == ("observable_counter", "{span}")
+    assert Counter(kind for kind, _, _ in INSTRUMENTS.values()) == {"histogram": 5, "counter": 3,
+                                                                    "observable_counter": 1}
+
+
+def test_spans_dropped_on_the_way_to_the_collector_are_counted_by_reason_as_deltas(monkeypatch) -> None:
+    """An endpoint that takes the metrics but refuses the spans: each lost span is counted under
+    ``error.type``, in delta points (several workers of a task add up in CloudWatch), zero
+    included while nothing is lost, and the points add up to ``/ping``'s count."""
+    from agentcreator import telemetry
+    from agentcreator.config import load_settings
+    from tests.support.otlp_sink import OtlpSink
+
+    def _dropped(points, reason: str | None = None) -> int:
+        return sum(p["value"] for p in points
+                   if p["name"] == SPANS_DROPPED and reason in (None, p["attributes"]["error.type"]))
+
+    monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", "200")
+    with OtlpSink() as sink:
+        telemetry.configure_tracing(load_settings({
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": sink.endpoint + "/v1/refused",  # answered 404
+            "OTEL_BSP_SCHEDULE_DELAY": "10"}))
+        try:
+            before = telemetry.dropped_span_count()  # earlier tests' drops: the count is the process's
+            for index in range(3):
+                telemetry.get_tracer().start_span(f"lost-{index}").end()
+            sink.wait_for_metrics(lambda points: _dropped(points) >= before + 3, timeout=10)
+        finally:
+            telemetry.shutdown(timeout_s=5)  # collects once more
+    points = sink.metric_points(SPANS_DROPPED)
+    assert sink.requests >= 1 and sink.spans() == []  # the spans were sent, and refused
+    assert telemetry.dropped_span_count() == before + 3
+    assert _dropped(points) == before + 3  # deltas: every loss counted once
+    assert _dropped(points, "export_failed") >= 3
+    assert {(p["kind"], p["temporality"], p["unit"]) for p in points} == {("sum", "DELTA", "{span}")}
+    assert {frozenset(p["attributes"].items()) for p in points} >= {
+        frozenset({("error.type", "queue_full")}), frozenset({("error.type", "export_failed")})}
+    assert all(set(p["attributes"]) == {"error.type"} for p in points)
 
 
 # Deferred recording: the request path queues, a collection feeds the queue in

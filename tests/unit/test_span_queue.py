@@ -31,13 +31,14 @@ def test_a_full_queue_drops_and_counts_new_spans_and_failed_exports(caplog) -> N
         for index in range(20):
             tracer.start_span(f"s{index}").end()
     assert counter.value == 16  # 4 held (queued, or in the export that hangs), the 16 after them dropped
+    assert counter.by_reason() == {"queue_full": 16, "export_failed": 0}
     assert not [r for r in caplog.records if "Queue full" in r.getMessage()]  # the SDK never saw its queue full
     exporter.release.set()
     processor.shutdown()
     assert exporter.exported == ["s0", "s1", "s2", "s3"]  # the oldest kept, in order
     assert counter.value == 20  # and their exports failed: none of the 20 went out
     tracer.start_span("after shutdown").end()
-    assert counter.value == 21
+    assert counter.by_reason() == {"queue_full": 17, "export_failed": 4}
 
 
 def _span_with(tracer, name: str, text: str) -> None:

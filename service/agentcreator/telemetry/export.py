@@ -21,20 +21,30 @@ if TYPE_CHECKING:
 
     from opentelemetry.sdk.trace import ReadableSpan
 
+QUEUE_FULL = "queue_full"  # the queue held its capacity, or its memory bound while exports fail
+EXPORT_FAILED = "export_failed"  # the exporter gave up on the span's batch
+DROP_REASONS = (QUEUE_FULL, EXPORT_FAILED)
+
+
 class DropCounter:
-    """Spans lost on the way out: queue overflow plus failed exports. Thread-safe."""
+    """Spans lost on the way out, by reason (``DROP_REASONS``): queue overflow and failed
+    exports. Thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._dropped = 0
+        self._dropped = dict.fromkeys(DROP_REASONS, 0)
 
-    def add(self, count: int) -> None:
+    def add(self, count: int, reason: str) -> None:
         with self._lock:
-            self._dropped += count
+            self._dropped[reason] += count
 
     @property
     def value(self) -> int:
-        return self._dropped
+        return sum(self.by_reason().values())
+
+    def by_reason(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._dropped)
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -106,7 +116,7 @@ class CountingSpanExporter(SpanExporter):
                 result = self._inner.export(spans)
                 failed = 0 if result is SpanExportResult.SUCCESS else len(spans)
         finally:
-            self._counter.add(failed)
+            self._counter.add(failed, EXPORT_FAILED)
             if self._after_export is not None:
                 self._after_export(spans, failed == 0)
         return result
@@ -251,7 +261,7 @@ class DropCountingBatchSpanProcessor(BatchSpanProcessor):
         if not (span.context and span.context.trace_flags.sampled):
             return  # the SDK queues sampled spans only
         if not self._admit():
-            self._counter.add(1)
+            self._counter.add(1, QUEUE_FULL)
             return
         super().on_end(span)
         if self._stalled():

@@ -22,14 +22,14 @@ from __future__ import annotations
 import collections
 from typing import TYPE_CHECKING
 
-from opentelemetry.metrics import NoOpMeter
+from opentelemetry.metrics import NoOpMeter, Observation
 
 from agentcreator.telemetry.genai import AGENT_NAME, CHAT, provider_name, request_model
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
-    from opentelemetry.metrics import CallbackOptions, Meter, Observation
+    from opentelemetry.metrics import CallbackOptions, Meter
     from opentelemetry.util.types import AttributeValue
 
 # name: (kind, unit, description); the collector's EMF declarations and the dashboard use these names
@@ -41,6 +41,7 @@ INVOCATIONS = "agentcreator.invocations"
 REVIEW_ITERATIONS = "agentcreator.review.iterations"
 SANDBOX_RUNS = "agentcreator.sandbox.runs"
 COST = "agentcreator.usage.cost"
+SPANS_DROPPED = "agentcreator.spans.dropped"
 INSTRUMENTS: dict[str, tuple[str, str, str]] = {
     OPERATION_DURATION: ("histogram", "s", "GenAI operation duration (one LLM call, retries included)"),
     TOKEN_USAGE: ("histogram", "{token}", "Input and output tokens used per LLM call"),
@@ -50,6 +51,8 @@ INSTRUMENTS: dict[str, tuple[str, str, str]] = {
     REVIEW_ITERATIONS: ("histogram", "{iteration}", "Iterations a review loop took, until approval or exhaustion"),
     SANDBOX_RUNS: ("counter", "{run}", "Code-interpreter sandbox runs, by outcome"),
     COST: ("counter", "USD", "Cost of the LLM calls in US dollars, from LiteLLM's model cost map"),
+    SPANS_DROPPED: ("observable_counter", "{span}",
+                    "Spans dropped before they reached the collector, by error.type (queue_full, export_failed)"),
 }
 # An observable instrument that never reports: its callback feeds the queued records in
 FLUSH_HOOK = "agentcreator.metrics.pending"
@@ -64,13 +67,23 @@ ATTRIBUTES = frozenset({
 
 
 class Instruments:
-    """One of each instrument, made from one meter; ``defer`` queues records until a collection."""
+    """One of each instrument, made from one meter; ``defer`` queues records until a collection.
+    ``span_drops`` reads the spans dropped so far by reason (``telemetry.export.DropCounter``):
+    each collection reports them, zero included, so a dashboard shows "none lost" rather than
+    no data."""
 
-    def __init__(self, meter: Meter, *, defer: bool = False) -> None:
+    def __init__(self, meter: Meter, *, defer: bool = False,
+                 span_drops: Callable[[], Mapping[str, int]] | None = None) -> None:
         made = {}
         for name, (kind, unit, description) in INSTRUMENTS.items():
+            if kind == "observable_counter":
+                continue
             create = meter.create_histogram if kind == "histogram" else meter.create_counter
             made[name] = create(name, unit=unit, description=description)
+        if span_drops is not None:
+            _, unit, description = INSTRUMENTS[SPANS_DROPPED]
+            meter.create_observable_counter(SPANS_DROPPED, callbacks=[_observe_drops(span_drops)], unit=unit,
+                                            description=description)
         self.operation_duration = made[OPERATION_DURATION]
         self.token_usage = made[TOKEN_USAGE]
         self.invoke_agent_duration = made[INVOKE_AGENT_DURATION]
@@ -176,6 +189,12 @@ class Instruments:
         if instruments is None:
             instruments = _NOOP["instance"] = cls(NoOpMeter("agentcreator"))
         return instruments
+
+
+def _observe_drops(span_drops: Callable[[], Mapping[str, int]]) -> Callable[[CallbackOptions], Iterable[Observation]]:
+    def observe(_options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(count, {"error.type": reason}) for reason, count in span_drops().items()]
+    return observe
 
 
 _NOOP: dict[str, Instruments] = {}

@@ -17,7 +17,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, Counter, Histogram, MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, Counter, Histogram, MeterProvider, ObservableCounter
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     ConsoleMetricExporter,
@@ -33,7 +33,7 @@ from agentcreator.config import grpc_compression
 from agentcreator.telemetry.instruments import REVIEW_ITERATIONS, TOKEN_USAGE, Instruments
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
 
@@ -63,6 +63,7 @@ def _preferences() -> dict[str, dict]:
     preferences: dict[str, dict] = {}
     if not os.environ.get("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "").strip():
         preferences["preferred_temporality"] = {Counter: AggregationTemporality.DELTA,
+                                                ObservableCounter: AggregationTemporality.DELTA,
                                                 Histogram: AggregationTemporality.DELTA}
     if not os.environ.get("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION", "").strip():
         preferences["preferred_aggregation"] = {Histogram: ExponentialBucketHistogramAggregation()}
@@ -85,10 +86,11 @@ def build_otlp_metric_exporter(settings: Settings, **overrides: object) -> Metri
                         compression=HttpCompression(settings.otlp_metrics_compression), **_preferences(), **overrides)
 
 
-def configure_metrics(settings: Settings, resource: object, *,
-                      extra_readers: Sequence[MetricReader] = ()) -> MeterProvider | None:
+def configure_metrics(settings: Settings, resource: object, *, extra_readers: Sequence[MetricReader] = (),
+                      span_drops: Callable[[], Mapping[str, int]] | None = None) -> MeterProvider | None:
     """Build the provider once (None, and nothing installed, with ``OTEL_SDK_DISABLED``, or when
-    no exporter or reader is asked for: the instruments then record nothing)."""
+    no exporter or reader is asked for: the instruments then record nothing). ``span_drops``
+    reads the spans the app dropped, by reason, for ``agentcreator.spans.dropped``."""
     with _State.lock:
         if _State.provider is not None or _State.disabled:
             return _State.provider
@@ -112,7 +114,8 @@ def configure_metrics(settings: Settings, resource: object, *,
         provider = MeterProvider(resource=resource, metric_readers=readers, views=_VIEWS,  # type: ignore[arg-type]
                                  **exemplars)
         _State.provider = provider
-        _State.instruments = Instruments(provider.get_meter(_METER_NAME), defer=not exemplars_asked)
+        _State.instruments = Instruments(provider.get_meter(_METER_NAME), defer=not exemplars_asked,
+                                         span_drops=span_drops)
         return provider
 
 

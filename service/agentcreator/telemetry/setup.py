@@ -179,7 +179,9 @@ def configure_tracing(
             provider.add_span_processor(processor)
         if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
             trace.set_tracer_provider(provider)  # the API allows one global; later ones stay local
-        configure_metrics(settings, resource, extra_readers=extra_metric_readers)
+        # Spans can be dropped only on their way to the OTLP endpoint, through the batch processor.
+        configure_metrics(settings, resource, extra_readers=extra_metric_readers,
+                          span_drops=_State.drops.by_reason if settings.exports_otlp else None)
         _State.provider = provider
         _State.capture_content = settings.capture_content
         _State.instrument = instrument_dspy
