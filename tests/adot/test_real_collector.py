@@ -276,6 +276,32 @@ def test_app_metrics_reach_cloudwatch_as_the_pipeline_dashboard_and_alarms_read_
     print(f"{len(declared())} (metric, dimensions) in {namespace}; the dashboard and alarms read {len(reads)}")
 
 
+def test_spans_the_app_drops_reach_cloudwatch_counted_by_reason(adot_bin, stacks, backends, record_property):
+    """What ``AppDroppedSpans`` reads, through the real awsemf exporter: an app whose span queue
+    holds one span drops most of an invocation's spans as the queue fills, and CloudWatch gets
+    exactly the count ``/ping`` gives, under ``error.type=queue_full``."""
+    stack, logs = stacks["dev"], backends["logs"]
+    (namespace,) = {namespace for namespace, _, _ in stack["pipeline_reads"]}
+
+    def dropped(reason: str) -> float:
+        return sum(event[SPANS_DROPPED] for event in logs.events
+                   if SPANS_DROPPED in event and event.get("error.type") == reason)
+
+    with dev_collector(adot_bin, stacks, backends) as collector, RuntimeServer(app_environment(
+            stack, collector, OTEL_METRIC_EXPORT_INTERVAL="1000", OTEL_BSP_MAX_QUEUE_SIZE="1",
+            OTEL_BSP_MAX_EXPORT_BATCH_SIZE="1")) as app:
+        assert invoke(app)[0].status_code == 200
+        count = app.ping()["dropped_spans"]
+        assert count > 0
+        arrived = logs.wait_for(lambda: dropped("queue_full") >= count, 60)
+        assert arrived, f"CloudWatch got {dropped('queue_full')} of the {count} spans the app dropped"
+    assert dropped("queue_full") == count and dropped("export_failed") == 0
+    assert (namespace, SPANS_DROPPED, frozenset({("environment", "dev"), ("error.type", "queue_full")})) in \
+        emf_metrics(logs.events, namespace)
+    record_property("spans dropped by the app, as CloudWatch got them", count)
+    print(f"the app dropped {count} spans; EMF carried {dropped('queue_full'):g} under error.type=queue_full")
+
+
 def spans_request(count: int = 20) -> bytes:
     """One OTLP request of ``count`` finished root spans of one new trace, ~2 KB of content each."""
     trace_id, now = secrets.token_bytes(16), time.time_ns()
