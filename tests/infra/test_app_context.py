@@ -103,6 +103,16 @@ def test_deploy_doc_covers_deploy_keys_rotation_dashboard_and_cloudtrail():
         assert needed in doc, needed
 
 
+def test_the_deploy_doc_names_every_alarm_of_the_dashboards_and_no_other(synthesized):
+    """Its alarm tables are what an operator reads when an e-mail arrives: they follow the code."""
+    doc = (ROOT / "docs" / "deploy.md").read_text()
+    section = doc.split("## The dashboard and alarms", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `(\w+)` \|", section, re.MULTILINE)
+    for env, stack in synthesized.stacks.items():
+        created = [alarm.node.id for alarm in (*stack.observability.alarms, *stack.pipeline.alarms)]
+        assert sorted(documented) == sorted(created), env
+
+
 def test_infra_and_collector_agree_on_the_xray_modes():
     from agentcreator.collector import DEFAULT_XRAY_MODE, XRAY_MODES
     from agentcreator_infra.settings import XRAY_MODES as INFRA_XRAY_MODES
