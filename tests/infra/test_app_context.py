@@ -103,14 +103,28 @@ def test_deploy_doc_covers_deploy_keys_rotation_dashboard_and_cloudtrail():
         assert needed in doc, needed
 
 
+def _alarm_ids(alarms) -> list[str]:
+    return sorted(alarm.node.id for alarm in alarms)
+
+
 def test_the_deploy_doc_names_every_alarm_of_the_dashboards_and_no_other(synthesized):
     """Its alarm tables are what an operator reads when an e-mail arrives: they follow the code."""
     doc = (ROOT / "docs" / "deploy.md").read_text()
     section = doc.split("## The dashboard and alarms", 1)[1].split("\n## ", 1)[0]
     documented = re.findall(r"^\| `(\w+)` \|", section, re.MULTILINE)
     for env, stack in synthesized.stacks.items():
-        created = [alarm.node.id for alarm in (*stack.observability.alarms, *stack.pipeline.alarms)]
-        assert sorted(documented) == sorted(created), env
+        assert sorted(documented) == _alarm_ids((*stack.observability.alarms, *stack.pipeline.alarms)), env
+
+
+def test_the_observability_guide_names_each_dashboards_alarms(synthesized):
+    rows = {}
+    for line in (ROOT / "docs" / "aws-observability.md").read_text().splitlines():
+        if line.startswith("| **"):
+            where, what = line.split(" | ")[:2]
+            rows[where] = sorted(re.findall(r"`(\w+)`", what))
+    stack = synthesized.stacks["dev"]
+    assert rows["| **Alarms** (SNS topic in the stack, e-mail)"] == _alarm_ids(stack.observability.alarms)
+    assert rows["| **Dashboard `AgentCreator-<env>-pipeline`**"] == _alarm_ids(stack.pipeline.alarms)
 
 
 def test_infra_and_collector_agree_on_the_xray_modes():
