@@ -20,7 +20,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -192,6 +192,26 @@ class Settings:
     @property
     def exports_otlp_metrics(self) -> bool:
         return "otlp" in self.metrics_exporters and bool(self.otlp_metrics_endpoint)
+
+    @property
+    def shown_traces_endpoint(self) -> str:
+        """The traces endpoint in the form its protocol uses, safe to print: a URL for OTLP/HTTP,
+        ``host:port`` for gRPC."""
+        url = self.otlp_traces_endpoint or ""
+        if self.otlp_protocol != "grpc":
+            return shown_url(url)
+        parts = urlsplit(url)
+        transport = "TLS" if parts.scheme == "https" else "insecure unless OTEL_EXPORTER_OTLP_(TRACES_)INSECURE=false"
+        return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 4317)} (OTLP/gRPC, {transport})"
+
+
+def shown_url(url: str) -> str:
+    """The URL without any user:password part, safe to print."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
 
 
 def normalize_traces_endpoint(url: str, variable: str = "OTEL_EXPORTER_OTLP_ENDPOINT") -> str:

@@ -55,6 +55,25 @@ def test_run_writes_agent_json_trace_tree_and_trace_file(tmp_path, capsys, monke
     assert FAKE_SECRET not in text and "fake-aws-secret-for-tests" not in text and "Basic " not in text
 
 
+def test_spans_the_endpoint_refused_are_counted_in_one_warning_line(tmp_path, capsys, monkeypatch) -> None:
+    """The invocation succeeded, so the exit code stays 0, but the user learns the trace is not
+    where they will look for it; the endpoint is shown without its credentials."""
+    from tests.support.otlp_sink import OtlpSink
+
+    trace_file = tmp_path / "t.jsonl"
+    with OtlpSink() as sink:
+        sink.respond_with(400)  # a permanent refusal: no retry
+        base = sink.endpoint.replace("http://", "http://user:fake-password@")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", base)
+        assert _run("--lm", "offline", "--trace-file", str(trace_file)) == 0
+    err = capsys.readouterr().err
+    spans = len(trace_file.read_text().splitlines())
+    warning = (f"agentcreator run: warning: {spans} of the trace's {spans} spans did not reach "
+               f"{sink.endpoint}/v1/traces: the trace there is incomplete or missing")
+    assert [line for line in err.splitlines() if "warning:" in line] == [warning]
+    assert "fake-password" not in err
+
+
 def test_output_option_writes_the_file(tmp_path, capsys) -> None:
     target = tmp_path / "agent.json"
     assert _run("--lm", "offline", "--output", str(target)) == 0

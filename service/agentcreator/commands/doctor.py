@@ -26,7 +26,9 @@ import threading
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from agentcreator.config import shown_url
 
 if TYPE_CHECKING:
     import argparse
@@ -85,25 +87,6 @@ class _Context:
         return (self.settings.otlp_headers.get("authorization", "") if self.settings else "").strip()
 
 
-def _shown_endpoint(settings: Settings) -> str:
-    """The endpoint in the form its protocol uses: a URL for OTLP/HTTP, ``host:port`` for gRPC."""
-    url = settings.otlp_traces_endpoint or ""
-    if settings.otlp_protocol != "grpc":
-        return _shown_url(url)
-    parts = urlsplit(url)
-    transport = "TLS" if parts.scheme == "https" else "insecure unless OTEL_EXPORTER_OTLP_(TRACES_)INSECURE=false"
-    return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 4317)} (OTLP/gRPC, {transport})"
-
-
-def _shown_url(url: str) -> str:
-    """The URL without any user:password part, safe to print."""
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-
-
 def _is_local(host: str) -> bool:
     return host in _LOCAL_HOSTS or host.startswith("127.")
 
@@ -159,11 +142,11 @@ def check_endpoint(ctx: _Context) -> Check:
     if source == "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT":
         source += ", used as-is"
     elif source == "OTEL_EXPORTER_OTLP_ENDPOINT" and ctx.settings.otlp_protocol != "grpc":
-        raw = _shown_url(ctx.env["OTEL_EXPORTER_OTLP_ENDPOINT"].strip())
+        raw = shown_url(ctx.env["OTEL_EXPORTER_OTLP_ENDPOINT"].strip())
         source = f"normalized from OTEL_EXPORTER_OTLP_ENDPOINT={raw}"
     elif source == "LANGFUSE_HOST":
         source = "built from LANGFUSE_HOST and the Langfuse keys"
-    return Check("endpoint", "ok", f"traces go to {_shown_endpoint(ctx.settings)} ({source})")
+    return Check("endpoint", "ok", f"traces go to {ctx.settings.shown_traces_endpoint} ({source})")
 
 
 def check_langfuse(ctx: _Context) -> Check:
@@ -334,7 +317,7 @@ def _http_export(ctx: _Context) -> Check:
     import requests
 
     sent = _probe_http(ctx)
-    shown, path = _shown_url(sent.url or ctx.url or ""), urlsplit(sent.url or ctx.url or "").path or "/"
+    shown, path = shown_url(sent.url or ctx.url or ""), urlsplit(sent.url or ctx.url or "").path or "/"
     compression = next((v for k, v in sent.headers.items() if k.lower() == "content-encoding"), "none")
     how = (f"headers sent: {', '.join(sorted(k.lower() for k in sent.headers)) or 'none'}; compression "
            f"{compression}" + (f"; TLS: {_tls(sent)}" if shown.startswith("https") else ""))
@@ -370,7 +353,7 @@ def _grpc_export(ctx: _Context) -> Check:
     from agentcreator.telemetry.setup import build_otlp_exporter
 
     assert ctx.settings is not None
-    target = _shown_endpoint(ctx.settings)
+    target = ctx.settings.shown_traces_endpoint
     exporter, _ = build_otlp_exporter(ctx.settings, probe=True, timeout=ctx.timeout_s)
     try:
         with _exporter_logs() as records:
@@ -495,7 +478,7 @@ def check_metrics(ctx: _Context) -> Check:
 
     settings = ctx.settings
     target = settings.otlp_metrics_endpoint or ""
-    shown = _shown_url(target) if settings.otlp_metrics_protocol != "grpc" else f"{target} (OTLP/gRPC)"
+    shown = shown_url(target) if settings.otlp_metrics_protocol != "grpc" else f"{target} (OTLP/gRPC)"
     where = f"{shown} (from {settings.metrics_endpoint_source})"
     sent = _Sent()
     overrides: dict[str, Any] = {"timeout": ctx.timeout_s}

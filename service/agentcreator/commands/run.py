@@ -102,6 +102,7 @@ def _run(args: argparse.Namespace, settings: Settings, model: str, sop: str, voi
     from agentcreator.terminal.tree import render_tree
 
     collected = InMemorySpanExporter()
+    dropped_before = telemetry.dropped_span_count()
     exporters = [collected] + ([JsonLinesSpanExporter(trace_stream)] if trace_stream else [])
     telemetry.configure_tracing(
         settings, extra_exporters=exporters, extra_processors=[ProgressSpanProcessor(sys.stderr, STAGES)]
@@ -126,6 +127,9 @@ def _run(args: argparse.Namespace, settings: Settings, model: str, sop: str, voi
             trace_stream.close()
     if not flushed:
         print("agentcreator run: warning: some spans or metrics could not be exported in time", file=sys.stderr)
+    if dropped := telemetry.dropped_span_count() - dropped_before:
+        print(f"agentcreator run: warning: {dropped} of the trace's {len(spans)} spans did not reach "
+              f"{settings.shown_traces_endpoint}: the trace there is incomplete or missing", file=sys.stderr)
     shown_trace = "trace not recorded" if unrecorded else f"trace_id {trace_id}"
     if failure is not None:
         print(f"agentcreator run: error: {failure} ({shown_trace}, error_id {failure.error_id})", file=sys.stderr)
