@@ -290,6 +290,11 @@ def test_refusing_collector_does_not_slow_or_fail_invocations(healthy_latency: f
         assert latency < 2 * healthy_latency + 0.5, (latency, healthy_latency)
         assert _drops_rise(server) > 0
         assert server.ping()["status"] == "Healthy"
+        server.terminate()
+        assert server.wait() == 0
+        # the log, which reaches CloudWatch Logs without the collector, says what was lost
+        assert re.search(r"spans dropped since start: \d+ with the queue full, [1-9]\d* in failed exports",
+                         server.log()), server.log()
 
 
 def test_black_holed_collector_does_not_slow_or_fail_invocations(healthy_latency: float) -> None:

@@ -176,11 +176,11 @@ def test_spans_dropped_on_the_way_to_the_collector_are_counted_by_reason_as_delt
                    if p["name"] == SPANS_DROPPED and reason in (None, p["attributes"]["error.type"]))
 
     monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", "200")
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "10")  # the SDK reads both from the environment itself
     with OtlpSink() as sink:
         telemetry.configure_tracing(load_settings({
             "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": sink.endpoint + "/v1/refused",  # answered 404
-            "OTEL_BSP_SCHEDULE_DELAY": "10"}))
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": sink.endpoint + "/v1/refused"}))  # answered 404
         try:
             before = telemetry.dropped_span_count()  # earlier tests' drops: the count is the process's
             for index in range(3):

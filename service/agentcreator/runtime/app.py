@@ -29,6 +29,7 @@ from starlette.routing import Route
 from agentcreator import telemetry
 from agentcreator.pipeline import InvocationError, run_invocation
 from agentcreator.runtime.body import read_json
+from agentcreator.runtime.drop_report import report_dropped_spans
 from agentcreator.runtime.payload import parse_payload
 from agentcreator.runtime.problems import Problem
 from agentcreator.runtime.warmup import settle_after_first_invocation, start_warmup
@@ -208,9 +209,11 @@ def create_app(settings: Settings, *, warm: bool = True) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         runtime.start()
+        drops = asyncio.create_task(report_dropped_spans(settings.shown_traces_endpoint))
         try:
             yield
         finally:
+            drops.cancel()
             runtime.stop()
 
     app = Starlette(

@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     from agentcreator import telemetry
     from agentcreator.runtime.app import create_app
+    from agentcreator.runtime.drop_report import describe
 
     telemetry.configure_tracing(settings)
     app = create_app(settings)
@@ -111,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
         budget = server.flush_budget()
         if not telemetry.shutdown(budget):
             _log.warning("spans still queued after %.1f s were dropped", budget)
+        if telemetry.dropped_span_count():
+            _log.warning("spans dropped since start: %s", describe(telemetry.dropped_spans_by_reason()))
     abandoned = app.state.runtime.workers_running
     if abandoned:
         # Their requests were cancelled at the end of the grace period; the pool's threads would

@@ -6,6 +6,7 @@ from agentcreator.telemetry.setup import (
     configure_tracing,
     content_attributes,
     dropped_span_count,
+    dropped_spans_by_reason,
     get_tracer,
     shutdown,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "configure_tracing",
     "content_attributes",
     "dropped_span_count",
+    "dropped_spans_by_reason",
     "get_tracer",
     "set_session_context",
     "shutdown",

@@ -181,7 +181,7 @@ def configure_tracing(
             trace.set_tracer_provider(provider)  # the API allows one global; later ones stay local
         # Spans can be dropped only on their way to the OTLP endpoint, through the batch processor.
         configure_metrics(settings, resource, extra_readers=extra_metric_readers,
-                          span_drops=_State.drops.by_reason if settings.exports_otlp else None)
+                          span_drops=dropped_spans_by_reason if settings.exports_otlp else None)
         _State.provider = provider
         _State.capture_content = settings.capture_content
         _State.instrument = instrument_dspy
@@ -217,6 +217,11 @@ def get_tracer() -> trace.Tracer:
 def dropped_span_count() -> int:
     """Spans lost since start: batch queue overflow plus failed OTLP exports."""
     return _State.drops.value
+
+
+def dropped_spans_by_reason() -> dict[str, int]:
+    """The same, by reason: ``queue_full`` and ``export_failed`` (``telemetry.export.DROP_REASONS``)."""
+    return _State.drops.by_reason()
 
 
 def shutdown(timeout_s: float = 10.0) -> bool:
