@@ -220,17 +220,18 @@ class DropCountingBatchSpanProcessor(BatchSpanProcessor):
         started = self._export_started
         return started is not None and time.monotonic() - started > self._stall_s
 
-    def _limit(self) -> int:
+    def _limit(self, stalled: bool) -> int:
         """The spans the queue may hold now: its capacity, or, while the collector is not taking
-        spans, as many as the memory bound allows at their mean size (at least one)."""
+        spans (the last export failed, or the running one is ``stalled``), as many as the memory
+        bound allows at their mean size (at least one)."""
         mean = self._mean_bytes
-        if self._max_bytes is None or mean is None or not (self._failing or self._stalled()):
+        if self._max_bytes is None or mean is None or not (self._failing or stalled):
             return self._capacity
         return max(1, min(self._capacity, int(self._max_bytes // mean)))
 
-    def _admit(self) -> bool:
+    def _admit(self, stalled: bool) -> bool:
         """Whether one more span fits in the queue; if so, it is counted in."""
-        limit = self._limit()
+        limit = self._limit(stalled)
         with self._count_lock:
             if self._closed or self._held >= limit:
                 return False
@@ -260,11 +261,12 @@ class DropCountingBatchSpanProcessor(BatchSpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         if not (span.context and span.context.trace_flags.sampled):
             return  # the SDK queues sampled spans only
-        if not self._admit():
+        stalled = self._stalled()  # read once: it bounds the queue and decides the trim
+        if not self._admit(stalled):
             self._counter.add(1, QUEUE_FULL)
             return
         super().on_end(span)
-        if self._stalled():
+        if stalled:
             self._trim(unless_recent=True)
 
     def shutdown(self) -> None:
