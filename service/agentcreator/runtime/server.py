@@ -112,8 +112,9 @@ def run(args: argparse.Namespace) -> int:
         budget = server.flush_budget()
         if not telemetry.shutdown(budget):
             _log.warning("spans still queued after %.1f s were dropped", budget)
-        if telemetry.dropped_span_count():
-            _log.warning("spans dropped since start: %s", describe(telemetry.dropped_spans_by_reason()))
+        dropped = telemetry.dropped_spans_by_reason()
+        if any(dropped.values()):
+            _log.warning("spans dropped since start: %s", describe(dropped))
     abandoned = app.state.runtime.workers_running
     if abandoned:
         # Their requests were cancelled at the end of the grace period; the pool's threads would
