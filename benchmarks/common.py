@@ -65,13 +65,18 @@ def bench_sop(min_step_chars: int = 700) -> str:
     return "\n\n".join(out)
 
 
+def repeated(unit: str, min_bytes: int, separator: str = "") -> str:
+    """``unit``, repeated (joined by ``separator``) until its UTF-8 is at least ``min_bytes``."""
+    text = unit
+    while len(text.encode()) < min_bytes:
+        text += separator + unit
+    return text
+
+
 def bench_voice(min_bytes: int = 8 * 1024) -> str:
     """The example voices, repeated to ``min_bytes``: the Parse Voice prompt is big too."""
     parts = [path.read_text() for path in _examples("voices")]
-    text = ""
-    while len(text.encode()) < min_bytes:
-        text += "\n\n".join(parts) + "\n\n"
-    return text
+    return repeated("\n\n".join(parts) + "\n\n", min_bytes)
 
 
 def median(values: list[float]) -> float:

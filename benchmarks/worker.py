@@ -29,7 +29,7 @@ import sys
 import time
 from typing import Any
 
-from benchmarks.common import bench_sop, bench_voice, rss_mb
+from benchmarks.common import bench_sop, bench_voice, repeated, rss_mb
 
 _ROOT_LM = "offline"
 VARIANTS = ("none", "openinference", "full", "full-allspans", "full-predict", "full-noexport", "full-nometrics")
@@ -116,10 +116,7 @@ class Runner:
 
     def use_sop(self, max_bytes: int) -> dict[str, Any]:
         """From now on, the benchmark SOP repeated to ``max_bytes`` of UTF-8 (the largest the API takes)."""
-        text = self.sop
-        while len(text.encode()) < max_bytes:
-            text += "\n\n" + self.sop
-        self.sop = text.encode()[:max_bytes].decode(errors="ignore")
+        self.sop = repeated(self.sop, max_bytes, "\n\n").encode()[:max_bytes].decode(errors="ignore")
         return {"sop_bytes": len(self.sop.encode())}
 
     def run(self, n: int, lm: str, flush: bool = True) -> dict[str, Any]:
